@@ -1,0 +1,92 @@
+"""Pieces every command-line entry point shares: run flags, input checks, the results table."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RunFlags:
+    env: str = "seals/CartPole-v0"
+    """environment id: a seals id from `envs.registered_ids()` or any gymnax id"""
+    seeds: int = 8
+    """number of seeds, trained together in one program"""
+    first_seed: int = 0
+    """seeds are first_seed, first_seed+1, ..."""
+    out: Path | None = None
+    """output folder (default: runs/<algo>-<env>)"""
+    num_chunks: int = 20
+    """pieces the training scan is cut into; progress, metrics and evaluation happen between them"""
+    eval_episodes: int = 10
+    """evaluation episodes per seed at each chunk boundary"""
+    final_eval_episodes: int = 50
+    """evaluation episodes per seed for results.json"""
+    compile_cache: bool = True
+    """use JAX's persistent compilation cache (~/.cache/jaxrl_align/xla, or $JAXRL_ALIGN_CACHE)"""
+    progress: bool = True
+    """show a progress bar"""
+
+
+class UsageError(ValueError):
+    """Bad input found before anything was compiled or written."""
+
+
+def check_flags(flags: RunFlags) -> None:
+    if flags.seeds <= 0:
+        raise UsageError(f"--seeds: expected a positive number of seeds, got {flags.seeds}")
+    if flags.first_seed < 0:
+        raise UsageError(f"--first-seed: expected a non-negative integer, got {flags.first_seed}")
+    for name in ("num_chunks", "eval_episodes", "final_eval_episodes"):
+        if getattr(flags, name) <= 0:
+            raise UsageError(f"--{name.replace('_', '-')}: expected a positive integer, "
+                             f"got {getattr(flags, name)}")
+
+
+def seed_list(flags: RunFlags) -> tuple[int, ...]:
+    return tuple(range(flags.first_seed, flags.first_seed + flags.seeds))
+
+
+def make_env(env_id: str):
+    import envs
+
+    try:
+        return envs.make(env_id)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def reference_returns_or_none(env_id: str):
+    import envs
+
+    try:
+        return envs.reference_returns(env_id)
+    except ValueError:
+        return None
+
+
+def setup_jax(flags: RunFlags) -> None:
+    if flags.compile_cache:
+        from jaxrl_align import compilation_cache
+
+        compilation_cache.enable()
+
+
+def exit_on_usage_error(error: Exception) -> None:
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
+def results_table(title: str, seeds, summary: dict) -> str:
+    """Per-seed return and normalised score, then IQM with its bootstrap 95% interval."""
+    rows = [title, f"{'seed':>6} {'return':>10} {'normalised':>11}"]
+    scores = summary.get("normalized_score") or [float("nan")] * len(seeds)
+    for seed, ret, score in zip(seeds, summary["return_mean"], scores):
+        rows.append(f"{seed:>6} {ret:>10.1f} {score:>11.3f}")
+    if "iqm" in summary:
+        lo, hi = summary["iqm_ci95"]
+        rows.append(f"IQM normalised score {summary['iqm']:.3f}  (95% CI {lo:.3f} – {hi:.3f}); "
+                    f"mean return {np.mean(summary['return_mean']):.1f}")
+    return "\n".join(rows)

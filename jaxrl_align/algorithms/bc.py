@@ -1,0 +1,107 @@
+"""Behavioural cloning with imitation's objective.
+
+    loss = −mean log π(a|s) − ent_weight · mean H(π(·|s)) + l2_weight · Σ‖θ‖² / 2
+
+Batches are drawn as imitation's shuffled, drop-last DataLoader draws them: each epoch is a fresh
+permutation of the demonstrations, cut into `batch_size` pieces; the remainder is dropped.
+One `update` is one such epoch (N // batch_size gradient steps), so the shuffle happens once per
+epoch without a data-dependent branch (a `cond` under `vmap` would shuffle at every step).
+Defaults are those of `imitation.algorithms.bc.BC` (Adam 1e-3, ent_weight 1e-3, l2_weight 0,
+a 32-32 tanh actor-critic like `FeedForward32Policy`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jaxrl_align.algorithm import Algorithm
+from jaxrl_align.hparams import hparams_from_config
+from jaxrl_align.networks import ActorCritic
+from jaxrl_align.spaces import space_spec
+from jaxrl_align.types import Transitions
+
+
+@dataclass(frozen=True)
+class BCConfig:
+    batch_size: int = 32
+    """demonstration transitions per gradient step"""
+    lr: float = 1e-3
+    """Adam learning rate"""
+    ent_weight: float = 1e-3
+    """weight of the entropy bonus"""
+    l2_weight: float = 0.0
+    """weight of the L2 penalty Σ‖θ‖²/2 over all policy parameters"""
+    hidden: tuple[int, ...] = (32, 32)
+    """hidden layer widths of the policy (and its unused value head, as in imitation)"""
+    activation: str = "tanh"
+    """tanh or relu"""
+
+
+SWEEPABLE = ("lr", "ent_weight", "l2_weight")
+
+
+@struct.dataclass
+class BCState:
+    params: dict
+    opt_state: optax.OptState
+    key: jax.Array
+    hparams: dict
+
+
+def make(config: BCConfig, env, env_params) -> Algorithm:
+    spec = space_spec(env, env_params)
+    network = ActorCritic(spec.act_dim, spec.discrete_actions, config.hidden, config.activation)
+    optimizer = optax.scale_by_adam()
+    batch_size = config.batch_size
+
+    def init(key: jax.Array, demos: Transitions, hparams: dict | None = None) -> BCState:
+        num_demos = len(demos)
+        if num_demos < batch_size:
+            raise ValueError(f"demonstrations: {num_demos} transitions, fewer than "
+                             f"batch_size={batch_size}")
+        net_key, key = jax.random.split(key)
+        params = network.init(net_key, spec.encode_obs(demos.obs[:1]))
+        return BCState(params=params, opt_state=optimizer.init(params), key=key,
+                       hparams=hparams_from_config(config, SWEEPABLE) if hparams is None else hparams)
+
+    def loss_fn(params, hp, obs, acts):
+        dist, _ = network.apply(params, spec.encode_obs(obs))
+        log_prob = dist.log_prob(acts)
+        neglogp = -jnp.mean(log_prob)
+        entropy = jnp.mean(dist.entropy())
+        l2_norm_sq = sum(jnp.sum(w**2) for w in jax.tree.leaves(params))
+        loss = neglogp - hp["ent_weight"] * entropy + hp["l2_weight"] * l2_norm_sq / 2
+        return loss, dict(loss=loss, neglogp=neglogp, entropy=entropy,
+                          prob_true_act=jnp.mean(jnp.exp(log_prob)),
+                          l2_norm=jnp.sqrt(l2_norm_sq))
+
+    def update(state: BCState, demos: Transitions):
+        """One epoch over the demonstrations."""
+        num_batches = len(demos) // batch_size
+        key, order_key = jax.random.split(state.key)
+        batches = jax.random.permutation(order_key, len(demos))[: num_batches * batch_size]
+
+        def gradient_step(train, idx):
+            params, opt_state = train
+            grads, metrics = jax.grad(loss_fn, has_aux=True)(
+                params, state.hparams, demos.obs[idx], demos.acts[idx])
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(
+                params, jax.tree.map(lambda u: -state.hparams["lr"] * u, updates))
+            return (params, opt_state), metrics
+
+        (params, opt_state), metrics = jax.lax.scan(
+            gradient_step, (state.params, state.opt_state), batches.reshape(num_batches, batch_size))
+        return (state.replace(params=params, opt_state=opt_state, key=key),
+                jax.tree.map(jnp.mean, metrics))
+
+    def act(state: BCState, key: jax.Array, obs: jax.Array, deterministic: bool = True):
+        dist, _ = network.apply(state.params, spec.encode_obs(obs))
+        return spec.clip_action(dist.mode() if deterministic else dist.sample(key))
+
+    return Algorithm(name="bc", init=init, update=update, act=act, env_steps_per_update=0,
+                     config=config)

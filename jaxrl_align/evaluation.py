@@ -1,0 +1,136 @@
+"""How good is a policy: episode returns, normalised scores, robust aggregates across seeds,
+and exact expected returns on tabular MDPs.
+
+Aggregates follow rliable (Agarwal et al., 2021, "Deep RL at the Edge of the Statistical
+Precipice"): the interquartile mean across seeds with a percentile-bootstrap confidence
+interval, rather than a mean ± std that a single outlier seed dominates. They are host-side
+NumPy: they run between chunks, on a handful of numbers.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrl_align.rollout import Policy, collect_episodes, max_episode_steps
+
+
+def evaluate_policy(env, env_params, policy: Policy, key: jax.Array, num_episodes: int,
+                    max_steps: int | None = None) -> jax.Array:
+    """[num_episodes] undiscounted returns of `policy(key, obs) -> action`.
+
+    Episodes are cut at `max_steps` (default: the env's episode limit). `policy` must be
+    hashable, as for `collect_episodes`.
+    """
+    if max_steps is None:
+        max_steps = max_episode_steps(env_params)
+    trajs = collect_episodes(env, env_params, policy, key, num_episodes, max_steps)
+    return trajs.returns
+
+
+def normalized_score(returns, random_return, expert_return):
+    """(x − random) / (expert − random): 0 is the random policy, 1 the expert.
+
+    Plain arithmetic, so it works on NumPy and JAX arrays alike (and inside jit).
+    """
+    return (returns - random_return) / (expert_return - random_return)
+
+
+def iqm(x, axis: int | None = None):
+    """Interquartile mean: the mean of the middle 50% of `x` (all of it when `axis` is None).
+
+    Same semantics as rliable's `scipy.stats.trim_mean(x, 0.25)`: int(0.25 · n) values are cut
+    from each end of the sorted data, so for n not a multiple of 4 slightly more than half is
+    kept rather than interpolating.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if axis is None:
+        x, axis = x.ravel(), 0
+    n = x.shape[axis]
+    if n == 0:
+        raise ValueError("iqm of an empty array")
+    cut = int(0.25 * n)
+    middle = np.take(np.sort(x, axis=axis), np.arange(cut, n - cut), axis=axis)
+    return middle.mean(axis=axis)
+
+
+def bootstrap_ci(x, statistic: Callable = iqm, confidence: float = 0.95,
+                 num_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap confidence interval of `statistic` over the seeds in `x` [num_seeds].
+
+    `statistic(samples, axis=-1)` must reduce along `axis` like a NumPy reduction (`iqm`,
+    `np.mean`, `np.median` do), so all resamples are evaluated in one vectorised call.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"bootstrap_ci: expected a non-empty 1-D array of per-seed values, "
+                         f"got shape {x.shape}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"bootstrap_ci: confidence must be in (0, 1), got {confidence}")
+    rng = np.random.default_rng(seed)
+    resamples = x[rng.integers(0, x.size, size=(num_resamples, x.size))]
+    estimates = statistic(resamples, axis=-1)
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    lo, hi = np.percentile(estimates, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+def summarize(returns_per_seed, random_return: float, expert_return: float) -> dict:
+    """The evaluation part of `results.json`, as plain Python numbers.
+
+    `returns_per_seed` is [num_seeds, ...] (e.g. [num_seeds, num_episodes]); each seed's
+    returns are averaged, then normalised. `iqm`, `iqm_ci95` and `mean` are of the normalised
+    per-seed scores.
+    """
+    if expert_return == random_return:
+        raise ValueError(f"summarize: expert_return and random_return are both {expert_return}; "
+                         "the normalised score is undefined")
+    returns = np.asarray(returns_per_seed, dtype=np.float64)
+    return_mean = returns.reshape(returns.shape[0], -1).mean(axis=1)
+    scores = normalized_score(return_mean, random_return, expert_return)
+    lo, hi = bootstrap_ci(scores)
+    return {
+        "return_mean": return_mean.tolist(),
+        "normalized_score": scores.tolist(),
+        "iqm": float(iqm(scores)),
+        "iqm_ci95": [lo, hi],
+        "mean": float(scores.mean()),
+    }
+
+
+def exact_expected_return(params, policy_probs: jax.Array, discount: float = 1.0) -> jax.Array:
+    """Expected return of a tabular policy, computed exactly from the model in `params`.
+
+    `params` holds `transition` [S, A, S], `reward` [S] (seals pays the reward of the state
+    being left), `initial_state_dist` [S], `max_steps_in_episode` (the horizon H) and optionally
+    `terminal` [S] bool. `policy_probs` is [S, A] (stationary) or [H, S, A] (time-indexed; its
+    length sets H). Forward occupancy recursion:
+
+        D[0] = initial_state_dist,  D[t+1] = Σ_{s,a} D[t, s] π[t, s, a] T[s, a, :]
+        return = Σ_{t<H} γ^t Σ_s D[t, s] R[s]
+
+    Probability mass that enters a terminal state is dropped from D: that episode has ended
+    and never leaves the state, so its reward is never paid.
+
+    Pure JAX: jit it, and vmap it over a batch of `params` and/or policies. The horizon may be
+    traced (a batched `max_steps_in_episode`); the loop then runs as a `while_loop`, which is
+    not reverse-differentiable. With a static horizon it is a `scan`.
+    """
+    time_indexed = policy_probs.ndim == 3
+    horizon = policy_probs.shape[0] if time_indexed else params.max_steps_in_episode
+    terminal = getattr(params, "terminal", None)
+    alive = 1.0 if terminal is None else 1.0 - jnp.asarray(terminal, params.reward.dtype)
+
+    def step(t, carry):
+        occupancy, total, weight = carry
+        pi = policy_probs[t] if time_indexed else policy_probs
+        total = total + weight * jnp.dot(occupancy, params.reward)
+        occupancy = jnp.einsum("s,sa,sat->t", occupancy, pi, params.transition) * alive
+        return occupancy, total, weight * discount
+
+    initial = (params.initial_state_dist, jnp.zeros((), params.reward.dtype),
+               jnp.ones((), params.reward.dtype))
+    _, total, _ = jax.lax.fori_loop(0, horizon, step, initial)
+    return total

@@ -1,0 +1,23 @@
+"""Numeric hyperparameters as traced arrays.
+
+Every algorithm keeps the numbers a sweep may vary (learning rates, coefficients, discounts) in
+its state as an `hparams` dict of scalars rather than as Python constants baked into the
+program. Changing a value then never recompiles, and a grid of values is just another `vmap`
+axis beside the seeds.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+
+
+def hparams_from_config(config, names: tuple[str, ...]) -> dict:
+    """The named numeric fields of a config dataclass, as float32 scalars."""
+    return {name: jnp.asarray(getattr(config, name), jnp.float32) for name in names}
+
+
+def config_to_dict(config) -> dict:
+    """A config dataclass as JSON-ready values (tuples become lists)."""
+    return {f.name: (list(v) if isinstance(v := getattr(config, f.name), tuple) else v)
+            for f in dataclasses.fields(config)}

@@ -1,7 +1,7 @@
 """The shape every algorithm takes, like optax's GradientTransformation.
 
     algo = bc.make(config, env, env_params)     # static structure: shapes, sizes, networks
-    state = algo.init(key, data)                # arrays enter here
+    state = algo.init(key, data[, hparams])     # arrays enter here (hparams: swept numbers)
     state, metrics = algo.update(state, data)   # one iteration: pure, jittable, vmappable
 
 `data` carries large shared arrays (demonstrations, ...) as an argument rather than a closed-over
@@ -21,7 +21,7 @@ Metrics = dict[str, jax.Array]
 
 class Algorithm(NamedTuple):
     name: str
-    init: Callable[[jax.Array, Data], State]
+    init: Callable[..., State]  # init(key, data, hparams=None)
     update: Callable[[State, Data], tuple[State, Metrics]]
     # act(state, key, obs) -> action for ONE observation: the policy the run is evaluated with.
     act: Callable[[State, jax.Array, jax.Array], jax.Array]

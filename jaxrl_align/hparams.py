@@ -12,9 +12,15 @@ import dataclasses
 import jax.numpy as jnp
 
 
-def hparams_from_config(config, names: tuple[str, ...]) -> dict:
-    """The named numeric fields of a config dataclass, as float32 scalars."""
-    return {name: jnp.asarray(getattr(config, name), jnp.float32) for name in names}
+def hparams_from_config(config, names: tuple[str, ...], overrides: dict | None = None) -> dict:
+    """The named numeric fields of a config dataclass as float32 scalars, with `overrides`
+    (possibly traced) replacing some of them."""
+    overrides = overrides or {}
+    unknown = set(overrides) - set(names)
+    if unknown:
+        raise ValueError(f"hparams: {sorted(unknown)} cannot be swept; sweepable: {list(names)}")
+    return {name: jnp.asarray(overrides.get(name, getattr(config, name)), jnp.float32)
+            for name in names}
 
 
 def config_to_dict(config) -> dict:

@@ -51,6 +51,9 @@ class RunResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
+EVAL_STREAM = 0x5EED
+
+
 def validate_settings(settings: RunSettings) -> None:
     """Reject bad settings with one line each, before anything is compiled or written."""
     if len(settings.seeds) == 0:
@@ -65,11 +68,12 @@ def validate_settings(settings: RunSettings) -> None:
             raise ValueError(f"{name}: expected a positive integer, got {value}")
 
 
-def chunk_length(num_updates: int, num_chunks: int) -> int:
-    """The largest chunk of at most ceil(num_updates / num_chunks) updates that divides
-    num_updates, so that every chunk runs the same compiled program."""
-    target = -(-num_updates // num_chunks)
-    return next(n for n in range(target, 0, -1) if num_updates % n == 0)
+def chunk_bounds(num_updates: int, num_chunks: int) -> np.ndarray:
+    """Update counts at the end of each chunk: `num_chunks` near-equal pieces of the run. Chunks
+    may differ in length by one; the chunk program takes its length as an argument, so they all
+    share one compilation."""
+    num_chunks = min(num_chunks, num_updates)
+    return np.round(np.linspace(0, num_updates, num_chunks + 1)[1:]).astype(int)
 
 
 def seed_keys(seeds: Sequence[int]) -> jax.Array:
@@ -78,18 +82,34 @@ def seed_keys(seeds: Sequence[int]) -> jax.Array:
 
 def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
         env_id: str | None = None, reference_returns: tuple[float, float] | None = None,
-        out_dir: Path | None = None, extra_config: dict | None = None) -> RunResult:
+        out_dir: Path | None = None, extra_config: dict | None = None,
+        hparams: dict | None = None) -> RunResult:
     """Train `algo` on every seed in one program per chunk, evaluate, and (with `out_dir`) write
-    config.json, results.json, metrics.jsonl and learning_curve.png."""
+    config.json, results.json, metrics.jsonl and learning_curve.png.
+
+    `hparams` optionally gives each run its own numeric hyperparameters: name -> array with one
+    value per seed (see `jaxrl_align.hparams`). Values are traced, so changing them never
+    recompiles.
+    """
     validate_settings(settings)
     seeds = [int(s) for s in settings.seeds]
-    chunk = chunk_length(settings.num_updates, settings.num_chunks)
-    num_chunks = settings.num_updates // chunk
+    bounds = chunk_bounds(settings.num_updates, settings.num_chunks)
+    num_chunks = len(bounds)
     max_steps = max_episode_steps(env_params)
 
-    def run_chunk(states, data):
+    def run_chunk(states, data, length):
+        """`length` updates of every seed; returns the mean of each metric over the chunk."""
         def one_seed(state):
-            return jax.lax.scan(lambda s, _: algo.update(s, data), state, None, length=chunk)
+            metric_shapes = jax.eval_shape(algo.update, state, data)[1]
+            sums = jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metric_shapes)
+
+            def body(_, carry):
+                state, sums = carry
+                state, metrics = algo.update(state, data)
+                return state, jax.tree.map(jnp.add, sums, metrics)
+
+            state, sums = jax.lax.fori_loop(0, length, body, (state, sums))
+            return state, jax.tree.map(lambda x: x / length, sums)
         return jax.vmap(one_seed)(states)
 
     def evaluate(states, keys, num_episodes):
@@ -99,16 +119,19 @@ def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
             return trajs.returns
         return jax.vmap(one_seed)(states, keys)
 
-    keys = seed_keys(seeds)
-    init_keys, eval_key = jax.vmap(jax.random.split, out_axes=1)(keys)
-    eval_keys = jax.vmap(lambda k: jax.random.split(k, num_chunks + 1))(eval_key)
+    # Seed s trains from PRNGKey(s) exactly, so seed s of a batched run equals a single run of
+    # `algorithm.train(algo, PRNGKey(s), ...)`; evaluation draws from a separate stream.
+    init_keys = seed_keys(seeds)
+    eval_keys = jax.vmap(lambda k: jax.random.split(jax.random.fold_in(k, EVAL_STREAM),
+                                                    num_chunks + 1))(init_keys)
 
     t0 = time.perf_counter()
-    init_fn = jax.jit(jax.vmap(algo.init, in_axes=(0, None))).lower(init_keys, data).compile()
-    states = init_fn(init_keys, data)
+    init_fn = jax.jit(jax.vmap(algo.init, in_axes=(0, None, 0 if hparams else None)))
+    states = init_fn.lower(init_keys, data, hparams).compile()(init_keys, data, hparams)
     # CPU cannot reuse donated buffers and would only warn.
     donate = () if jax.default_backend() == "cpu" else (0,)
-    chunk_fn = jax.jit(run_chunk, donate_argnums=donate).lower(states, data).compile()
+    chunk_fn = jax.jit(run_chunk, donate_argnums=donate).lower(
+        states, data, jnp.int32(bounds[0])).compile()
     eval_fn = jax.jit(evaluate, static_argnums=2)
     eval_chunk_fn = eval_fn.lower(states, eval_keys[:, 0], settings.eval_episodes).compile()
     compile_s = time.perf_counter() - t0
@@ -121,12 +144,13 @@ def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
     bar = tqdm(range(num_chunks), desc=f"{algo.name} x{len(seeds)} seeds", unit="chunk",
                disable=not settings.progress, dynamic_ncols=True)
     for c in bar:
-        states, metrics = chunk_fn(states, data)
-        chunk_means = {k: np.asarray(jnp.mean(v, axis=1)) for k, v in metrics.items()}
+        length = bounds[c] - (bounds[c - 1] if c else 0)
+        states, metrics = chunk_fn(states, data, jnp.int32(length))
+        chunk_means = {k: np.asarray(v) for k, v in metrics.items()}
         eval_returns = np.asarray(jnp.mean(eval_chunk_fn(states, eval_keys[:, c + 1]), axis=1))
         metric_log.append(chunk_means)
         eval_log.append(eval_returns)
-        updates = (c + 1) * chunk
+        updates = int(bounds[c])
         shown = {"eval_return": float(eval_returns.mean())}
         shown.update({k: float(v.mean()) for k, v in list(chunk_means.items())[:3]})
         bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()})
@@ -145,7 +169,7 @@ def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
         "return_mean": per_seed.tolist()}
     result = RunResult(
         state=states, seeds=seeds,
-        chunk_updates=np.arange(1, num_chunks + 1) * chunk,
+        chunk_updates=bounds,
         chunk_metrics={k: np.stack([m[k] for m in metric_log], axis=1) for k in metric_log[0]},
         eval_returns=np.stack(eval_log, axis=1), final_returns=final_returns, summary=summary,
         compile_s=compile_s, run_s=run_s,

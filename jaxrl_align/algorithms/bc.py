@@ -66,7 +66,7 @@ def make(config: BCConfig, env, env_params) -> Algorithm:
         net_key, key = jax.random.split(key)
         params = network.init(net_key, spec.encode_obs(demos.obs[:1]))
         return BCState(params=params, opt_state=optimizer.init(params), key=key,
-                       hparams=hparams_from_config(config, SWEEPABLE) if hparams is None else hparams)
+                       hparams=hparams_from_config(config, SWEEPABLE, hparams))
 
     def loss_fn(params, hp, obs, acts):
         dist, _ = network.apply(params, spec.encode_obs(obs))

@@ -1,0 +1,482 @@
+"""Throughput benchmark: environment steps/s, PPO env steps/s, BC gradient steps/s, start-up time.
+
+    python -m experiments.bench.throughput               # full run (a few minutes on a laptop CPU)
+    python -m experiments.bench.throughput --quick       # smoke mode: tiny sizes, about a minute
+
+Every measurement compiles its program ahead of time (`jax.jit(f).lower(...).compile()`, timed
+apart), runs it once untimed, then times the compiled executable `--repeats` times
+(`jax.block_until_ready` after each) and reports the best and the median. When one call is shorter
+than `MIN_TIMED_S`, a timing chains several calls (each continuing from the last one's state) and
+divides. Throughput is computed from the best time; the median is in the JSON.
+
+1. `env`:     seals/CartPole-v0 under a uniformly random policy, a `lax.scan` of vmapped `env.step`
+              (auto-reset included) with 1, 64 and 4096 parallel environments.
+2. `ppo`:     `lax.scan` of PPO's `update` (PureJaxRL CartPole settings) for 1 seed, and for 16 seeds
+              vmapped into one call.
+3. `bc`:      BC epochs (N // 32 gradient steps each) on ~5,000 transitions of a hand-written
+              controller, for 1 seed and for 16 seeds in one call.
+4. `startup`: a fresh Python process, from its launch to the end of its first PPO chunk (imports,
+              env make, compile, run), first with an empty persistent compilation cache, then
+              again with the cache that first process filled.
+
+The in-process measurements do not enable the persistent compilation cache, so their compile
+times are real compilations (unless the caller, e.g. the test suite, enabled it already).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+ENV_ID = "seals/CartPole-v0"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Stable ids of every measurement, in table order (the JSON always has all of them).
+MEASUREMENTS = ("env_1", "env_64", "env_4096", "ppo_1_seed", "ppo_16_seeds", "bc_1_seed",
+                "bc_16_seeds", "startup_cold_cache", "startup_warm_cache")
+
+# Targets on a 2-core laptop-class CPU: (which throughput, comparison, value).
+TARGETS: dict[str, tuple[str, str, float]] = {
+    "env_4096": ("total", ">=", 5e6),
+    "ppo_1_seed": ("per_seed", ">=", 1e5),
+    "bc_1_seed": ("per_seed", ">=", 2e4),
+    "bc_16_seeds": ("total", ">=", 5e4),
+    "startup_warm_cache": ("seconds", "<=", 2.0),
+}
+
+
+@dataclass(frozen=True)
+class BenchFlags:
+    out: Path = Path("bench_results/throughput.json")
+    """where the JSON is written (atomically)"""
+    quick: bool = False
+    """smoke mode: tiny sizes, one short call per timing, targets not checked (about a minute)"""
+    repeats: int = 3
+    """timed repetitions of every measurement; the best and the median are reported"""
+    cache_dir: Path | None = None
+    """parent folder for the start-up measurement's compilation cache: each run makes a fresh,
+    empty subfolder in it and keeps it (default: a temporary folder, deleted afterwards)"""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Work per compiled call. Compile time does not depend on these scan lengths."""
+
+    env_counts: tuple[int, ...]
+    env_steps: tuple[int, ...]  # scan length for each env count
+    ppo_updates_1: int  # updates per call, 1 seed
+    ppo_updates_16: int  # updates per call, 16 seeds
+    bc_epochs_1: int  # BC updates (epochs) per call, 1 seed
+    bc_epochs_16: int
+    seeds: int  # the "many seeds" size
+    bc_episodes: int  # controller episodes (500 steps each) of BC data
+    min_timed_s: float  # a timing chains calls until it lasts at least this long
+
+
+FULL = Sizes(env_counts=(1, 64, 4096), env_steps=(100_000, 10_000, 1_000), ppo_updates_1=50,
+             ppo_updates_16=10, bc_epochs_1=20, bc_epochs_16=4, seeds=16, bc_episodes=10,
+             min_timed_s=0.2)
+QUICK = Sizes(env_counts=(1, 64, 4096), env_steps=(200, 50, 5), ppo_updates_1=1,
+              ppo_updates_16=1, bc_epochs_1=1, bc_epochs_16=1, seeds=16, bc_episodes=1,
+              min_timed_s=0.0)
+
+
+# -- timing ------------------------------------------------------------------------------------
+
+def time_program(fn: Callable, carry: Any, *consts: Any, repeats: int, min_time: float) -> dict:
+    """Compile `fn(carry, *consts) -> (carry, aux)` ahead of time, then time calls of the compiled
+    executable. Each call continues from the previous call's carry (a training run goes on);
+    `aux` (metrics) is kept as an output so that XLA cannot drop its computation."""
+    t0 = time.perf_counter()
+    lowered = jax.jit(fn).lower(carry, *consts)
+    t1 = time.perf_counter()
+    compiled = lowered.compile()
+    t2 = time.perf_counter()
+
+    def call(carry):
+        carry, aux = compiled(carry, *consts)
+        return carry, aux
+
+    t = time.perf_counter()  # warm-up: the first execution also allocates
+    carry, aux = call(carry)
+    jax.block_until_ready((carry, aux))
+    warmup_s = time.perf_counter() - t
+    calls = 1
+    if warmup_s < min_time:  # calibrate on a steady-state call
+        t = time.perf_counter()
+        carry, aux = call(carry)
+        jax.block_until_ready((carry, aux))
+        calls = max(1, math.ceil(min_time / max(time.perf_counter() - t, 1e-9)))
+
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(calls):
+            carry, aux = call(carry)
+        jax.block_until_ready((carry, aux))
+        times.append((time.perf_counter() - t) / calls)
+    return dict(trace_lower_s=t1 - t0, xla_compile_s=t2 - t1, compile_s=t2 - t0,
+                first_call_s=warmup_s, calls_per_timing=calls, run_s_all=times,
+                run_s=min(times), run_s_median=statistics.median(times))
+
+
+def measurement(name: str, sizes: str, timing: dict, work_per_call: float, seeds: int | None,
+                unit: str) -> dict:
+    """A row: throughput per seed and in total, from the best and from the median time."""
+    total = work_per_call / timing["run_s"]
+    total_median = work_per_call / timing["run_s_median"]
+    return dict(name=name, sizes=sizes, unit=unit, seeds=seeds, work_per_call=work_per_call,
+                throughput_total=total, throughput_total_median=total_median,
+                throughput_per_seed=total / seeds if seeds else None,
+                throughput_per_seed_median=total_median / seeds if seeds else None, **timing)
+
+
+# -- 1. environment steps ----------------------------------------------------------------------
+
+def env_program(env, env_params, num_envs: int, num_steps: int):
+    """(init(key) -> carry, run(carry) -> (carry, None)): `num_steps` steps of `num_envs`
+    environments under a uniformly random policy, auto-reset included."""
+    num_actions = env.action_space(env_params).n
+    reset = jax.vmap(env.reset, in_axes=(0, None))
+    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def init(key):
+        reset_key, key = jax.random.split(key)
+        obs, env_state = reset(jax.random.split(reset_key, num_envs), env_params)
+        return obs, env_state, key, jnp.zeros(())
+
+    def run(carry):
+        def body(carry, _):
+            obs, env_state, key, reward_sum = carry
+            key, act_key, step_key = jax.random.split(key, 3)
+            acts = jax.random.randint(act_key, (num_envs,), 0, num_actions)
+            obs, env_state, rews, _, _, _ = step(jax.random.split(step_key, num_envs), env_state,
+                                                 acts, env_params)
+            return (obs, env_state, key, reward_sum + jnp.sum(rews)), None
+
+        # The observations stay in the carry (an output), so they are computed as a policy
+        # that reads them would need them.
+        return jax.lax.scan(body, carry, None, length=num_steps)[0], None
+
+    return init, run
+
+
+def bench_env(env, env_params, sizes: Sizes, repeats: int) -> dict[str, dict]:
+    rows = {}
+    for num_envs, num_steps in zip(sizes.env_counts, sizes.env_steps):
+        init, run = env_program(env, env_params, num_envs, num_steps)
+        carry = jax.jit(init)(jax.random.PRNGKey(0))
+        timing = time_program(run, carry, repeats=repeats, min_time=sizes.min_timed_s)
+        rows[f"env_{num_envs}"] = measurement(
+            "env steps, random policy", f"{num_envs} envs x {num_steps} steps", timing,
+            work_per_call=num_envs * num_steps, seeds=None, unit="env steps/s")
+    return rows
+
+
+# -- 2. PPO ------------------------------------------------------------------------------------
+
+def bench_ppo(env, env_params, sizes: Sizes, repeats: int) -> dict[str, dict]:
+    from jaxrl_align.algorithms import ppo
+
+    algo = ppo.make(ppo.PPOConfig(), env, env_params)
+    steps = algo.env_steps_per_update
+
+    def updates(num_updates):
+        def run(state):
+            return jax.lax.scan(lambda s, _: algo.update(s, None), state, None,
+                                length=num_updates)
+        return run
+
+    rows = {}
+    state = jax.jit(lambda key: algo.init(key, None))(jax.random.PRNGKey(0))
+    timing = time_program(updates(sizes.ppo_updates_1), state, repeats=repeats,
+                          min_time=sizes.min_timed_s)
+    rows["ppo_1_seed"] = measurement(
+        "PPO update", f"1 seed x {sizes.ppo_updates_1} updates x {steps} steps", timing,
+        work_per_call=sizes.ppo_updates_1 * steps, seeds=1, unit="env steps/s")
+
+    keys = jax.random.split(jax.random.PRNGKey(0), sizes.seeds)
+    states = jax.jit(jax.vmap(lambda key: algo.init(key, None)))(keys)
+    timing = time_program(jax.vmap(updates(sizes.ppo_updates_16)), states, repeats=repeats,
+                          min_time=sizes.min_timed_s)
+    rows["ppo_16_seeds"] = measurement(
+        "PPO update", f"{sizes.seeds} seeds x {sizes.ppo_updates_16} updates x {steps} steps",
+        timing, work_per_call=sizes.seeds * sizes.ppo_updates_16 * steps, seeds=sizes.seeds,
+        unit="env steps/s")
+    return rows
+
+
+# -- 3. BC -------------------------------------------------------------------------------------
+
+def cartpole_controller(key, obs):
+    """A hand-written linear controller that keeps seals/CartPole-v0 upright (the tests' expert)."""
+    del key
+    x, x_dot, theta, theta_dot = obs
+    return (theta + 0.3 * theta_dot + 0.05 * x + 0.2 * x_dot > 0).astype(jnp.int32)
+
+
+def bench_bc(env, env_params, sizes: Sizes, repeats: int) -> dict[str, dict]:
+    from jaxrl_align import rollout
+    from jaxrl_align.algorithms import bc
+    from jaxrl_align.types import flatten_trajectories
+
+    trajs = rollout.collect_episodes(env, env_params, cartpole_controller, jax.random.PRNGKey(0),
+                                     sizes.bc_episodes, rollout.max_episode_steps(env_params))
+    demos = flatten_trajectories(trajs)
+    algo = bc.make(bc.BCConfig(), env, env_params)
+    grad_steps = len(demos) // algo.config.batch_size  # per epoch (= per update)
+
+    def epochs(num_epochs):
+        def run(state, demos):
+            return jax.lax.scan(lambda s, _: algo.update(s, demos), state, None,
+                                length=num_epochs)
+        return run
+
+    data = f"{len(demos)} transitions, batch {algo.config.batch_size}"
+    rows = {}
+    state = jax.jit(algo.init)(jax.random.PRNGKey(0), demos)
+    timing = time_program(epochs(sizes.bc_epochs_1), state, demos, repeats=repeats,
+                          min_time=sizes.min_timed_s)
+    rows["bc_1_seed"] = measurement(
+        "BC gradient steps", f"1 seed x {sizes.bc_epochs_1} epochs x {grad_steps} steps ({data})",
+        timing, work_per_call=sizes.bc_epochs_1 * grad_steps, seeds=1, unit="grad steps/s")
+
+    keys = jax.random.split(jax.random.PRNGKey(0), sizes.seeds)
+    states = jax.jit(jax.vmap(algo.init, in_axes=(0, None)))(keys, demos)
+    timing = time_program(jax.vmap(epochs(sizes.bc_epochs_16), in_axes=(0, None)), states, demos,
+                          repeats=repeats, min_time=sizes.min_timed_s)
+    rows["bc_16_seeds"] = measurement(
+        "BC gradient steps",
+        f"{sizes.seeds} seeds x {sizes.bc_epochs_16} epochs x {grad_steps} steps ({data})",
+        timing, work_per_call=sizes.seeds * sizes.bc_epochs_16 * grad_steps, seeds=sizes.seeds,
+        unit="grad steps/s")
+    return rows
+
+
+# -- 4. start-up -------------------------------------------------------------------------------
+
+# What a user's training script does before its first results, run in a fresh interpreter:
+# imports, env, programs shaped like the runner's (init and a chunk of updates vmapped over seeds,
+# here 1 seed; a chunk is 1/20 of the default PPO run), then one chunk. It prints wall-clock
+# timestamps (time.time(), comparable across processes) as JSON.
+STARTUP_SCRIPT = r"""
+import time
+t_start = time.time()
+import json, sys
+import jax
+import envs
+from jaxrl_align import compilation_cache
+from jaxrl_align.algorithms import ppo
+t_imports = time.time()
+cache_dir = sys.argv[1]
+compilation_cache.enable(cache_dir)
+env, env_params = envs.make("seals/CartPole-v0")
+algo = ppo.make(ppo.PPOConfig(), env, env_params)
+chunk = max(1, algo.config.num_updates // 20)
+keys = jax.random.PRNGKey(0)[None]
+t_env = time.time()
+
+def run_chunk(states):
+    one_seed = lambda s: jax.lax.scan(lambda s, _: algo.update(s, None), s, None, length=chunk)
+    return jax.vmap(one_seed)(states)
+
+init = jax.vmap(lambda key: algo.init(key, None))
+init_fn = jax.jit(init).lower(keys).compile()
+chunk_fn = jax.jit(run_chunk).lower(jax.eval_shape(init, keys)).compile()
+t_compiled = time.time()
+states, metrics = chunk_fn(init_fn(keys))
+jax.block_until_ready((states, metrics))
+t_done = time.time()
+print(json.dumps(dict(t_start=t_start, t_imports=t_imports, t_env=t_env, t_compiled=t_compiled,
+                      t_done=t_done, chunk_updates=chunk,
+                      env_steps=chunk * algo.env_steps_per_update,
+                      cache_files=sum(1 for _ in __import__("os").scandir(cache_dir)))))
+"""
+
+
+def run_startup_process(cache_dir: Path) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    t_launch = time.time()
+    proc = subprocess.run([sys.executable, "-c", STARTUP_SCRIPT, str(cache_dir)], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True)
+    t_exit = time.time()
+    if proc.returncode != 0:
+        raise RuntimeError(f"start-up process failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    t = json.loads(proc.stdout.strip().splitlines()[-1])
+    return dict(
+        to_first_update_s=t["t_done"] - t_launch,
+        interpreter_s=t["t_start"] - t_launch,
+        imports_s=t["t_imports"] - t["t_start"],
+        env_make_s=t["t_env"] - t["t_imports"],
+        compile_s=t["t_compiled"] - t["t_env"],
+        first_chunk_s=t["t_done"] - t["t_compiled"],
+        process_total_s=t_exit - t_launch,
+        chunk_updates=t["chunk_updates"], env_steps=t["env_steps"],
+        cache_files_after=t["cache_files"])
+
+
+def bench_startup(cache_parent: Path | None) -> dict[str, dict]:
+    if cache_parent is None:
+        parent = Path(tempfile.mkdtemp(prefix="jaxrl_align_bench_cache_"))
+    else:
+        cache_parent.mkdir(parents=True, exist_ok=True)
+        parent = Path(tempfile.mkdtemp(prefix="startup-", dir=cache_parent))
+    cache_dir = parent / "xla"  # does not exist yet: the first process starts from nothing
+    try:
+        rows = {}
+        for key, label in (("startup_cold_cache", "empty cache"),
+                           ("startup_warm_cache", "warm cache")):
+            r = run_startup_process(cache_dir)
+            rows[key] = dict(
+                name=f"start-up to 1st PPO chunk, {label}",
+                sizes=f"new process, 1 seed x {r['chunk_updates']} updates", unit="s",
+                seeds=1, run_s=r["to_first_update_s"], run_s_median=r["to_first_update_s"],
+                throughput_total=None, throughput_per_seed=None,
+                cache_dir=str(cache_dir) if cache_parent is not None else None, **r)
+        return rows
+    finally:
+        if cache_parent is None:
+            shutil.rmtree(parent, ignore_errors=True)
+
+
+# -- report ------------------------------------------------------------------------------------
+
+def check_target(key: str, row: dict) -> tuple[str, bool | None]:
+    if key not in TARGETS:
+        return "-", None
+    which, op, value = TARGETS[key]
+    if which == "seconds":
+        return f"{op} {value:g} s", row["run_s"] <= value
+    text = f"{op} {value / 1e3:,.0f}k {'/seed' if which == 'per_seed' else 'total'}"
+    return text, row[f"throughput_{which}"] >= value
+
+
+def machine_info() -> dict:
+    model = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    device = jax.devices()[0]
+    return dict(
+        cpu_count=os.cpu_count(),
+        cpus_usable=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        cpu_model=model, platform=platform.platform(), python=platform.python_version(),
+        jax_backend=jax.default_backend(), device_kind=device.device_kind,
+        device_count=jax.device_count(), jax_version=jax.__version__,
+        jaxlib_version=getattr(jax.lib, "__version__", None) or _version("jaxlib"),
+        xla_flags=os.environ.get("XLA_FLAGS"),
+        load_average=list(os.getloadavg()) if hasattr(os, "getloadavg") else None)
+
+
+def _version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _fmt_rate(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x / 1e6:.2f}M" if x >= 1e6 else f"{x / 1e3:.1f}k" if x >= 1e3 else f"{x:.0f}"
+
+
+def format_table(rows: dict[str, dict]) -> str:
+    header = ("measurement", "sizes", "compile s", "run s", "per seed", "total", "target",
+              "pass")
+    lines = []
+    for key in MEASUREMENTS:
+        r = rows[key]
+        unit = r["unit"] if r["unit"] != "s" else ""
+        passed = r["passed"]
+        lines.append((
+            f"{key}: {r['name']}", r["sizes"], f"{r['compile_s']:.2f}", f"{r['run_s']:.3f}",
+            _fmt_rate(r["throughput_per_seed"]),
+            f"{_fmt_rate(r['throughput_total'])} {unit}" if r["throughput_total"] else "-",
+            r["target"], {True: "PASS", False: "FAIL", None: "-"}[passed]
+            if not r.get("target_skipped") else "skip"))
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
+    fmt = lambda cells: "  ".join(
+        str(c).ljust(w) if i < 2 or i >= 6 else str(c).rjust(w)
+        for i, (c, w) in enumerate(zip(cells, widths)))
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(header), sep] + [fmt(line) for line in lines])
+
+
+def main(flags: BenchFlags) -> dict:
+    import envs
+    from jaxrl_align import outputs
+
+    if flags.repeats < 1:
+        raise ValueError(f"--repeats: expected a positive integer, got {flags.repeats}")
+    sizes = QUICK if flags.quick else FULL
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    env, env_params = envs.make(ENV_ID)
+    rows: dict[str, dict] = {}
+    for title, bench in (("environment steps", lambda: bench_env(env, env_params, sizes, flags.repeats)),
+                         ("PPO", lambda: bench_ppo(env, env_params, sizes, flags.repeats)),
+                         ("BC", lambda: bench_bc(env, env_params, sizes, flags.repeats)),
+                         ("start-up", lambda: bench_startup(flags.cache_dir))):
+        print(f"[{time.perf_counter() - t0:6.1f}s] {title} ...", flush=True)
+        rows.update(bench())
+    for key, row in rows.items():
+        row["target"], row["passed"] = check_target(key, row)
+        if flags.quick:  # tiny sizes measure dispatch overhead, not throughput
+            row["target_skipped"], row["passed"] = True, None
+
+    record = dict(
+        benchmark="throughput", env=ENV_ID, timestamp=started.isoformat(),
+        quick=flags.quick, repeats=flags.repeats, sizes=sizes.__dict__,
+        machine=machine_info(), versions=outputs.package_versions(),
+        persistent_cache_in_process=jax.config.jax_compilation_cache_dir,
+        bench_wall_s=time.perf_counter() - t0,
+        measurements={key: rows[key] for key in MEASUREMENTS})
+    table = format_table(rows)
+    print(table)
+    for key in ("startup_cold_cache", "startup_warm_cache"):
+        r = rows[key]
+        print(f"{key}: launch->first chunk {r['to_first_update_s']:.2f} s = interpreter "
+              f"{r['interpreter_s']:.2f} + imports {r['imports_s']:.2f} + env/algo make "
+              f"{r['env_make_s']:.2f} + compile {r['compile_s']:.2f} + first chunk "
+              f"{r['first_chunk_s']:.2f} ({r['env_steps']} env steps); process exit at "
+              f"{r['process_total_s']:.2f} s")
+    m = record["machine"]
+    print(f"{m['jax_backend']} ({m['device_kind']}), {m['cpu_count']} CPUs, jax {m['jax_version']}, "
+          f"load average {m['load_average']}; {record['bench_wall_s']:.0f} s in all"
+          + ("; --quick: targets not checked" if flags.quick else ""))
+    path = outputs.write_json(flags.out, record)
+    print(f"wrote {path}")
+    return record
+
+
+def cli() -> None:
+    import tyro
+
+    main(tyro.cli(BenchFlags))
+
+
+if __name__ == "__main__":
+    cli()

@@ -11,8 +11,9 @@ divides. Throughput is computed from the best time; the median is in the JSON.
 
 1. `env`:     seals/CartPole-v0 under a uniformly random policy, a `lax.scan` of vmapped `env.step`
               (auto-reset included) with 1, 64 and 4096 parallel environments.
-2. `ppo`:     `lax.scan` of PPO's `update` (PureJaxRL CartPole settings) for 1 seed, and for 16 seeds
-              vmapped into one call.
+2. `ppo`:     `lax.scan` of PPO's `update` with PureJaxRL's CartPole settings
+              (`ppo.PUREJAXRL_CARTPOLE`: 4 envs x 128 steps, 4 epochs x 4 minibatches, 64-64 tanh)
+              for 1 seed, and for 16 seeds vmapped into one call.
 3. `bc`:      BC epochs (N // 32 gradient steps each) on ~5,000 transitions of a hand-written
               controller, for 1 seed and for 16 seeds in one call.
 4. `startup`: a fresh Python process, from its launch to the end of its first PPO chunk (imports,
@@ -34,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -192,7 +193,7 @@ def bench_env(env, env_params, sizes: Sizes, repeats: int) -> dict[str, dict]:
 def bench_ppo(env, env_params, sizes: Sizes, repeats: int) -> dict[str, dict]:
     from jaxrl_align.algorithms import ppo
 
-    algo = ppo.make(ppo.PPOConfig(), env, env_params)
+    algo = ppo.make(ppo.PUREJAXRL_CARTPOLE, env, env_params)
     steps = algo.env_steps_per_update
 
     def updates(num_updates):
@@ -285,7 +286,7 @@ t_imports = time.time()
 cache_dir = sys.argv[1]
 compilation_cache.enable(cache_dir)
 env, env_params = envs.make("seals/CartPole-v0")
-algo = ppo.make(ppo.PPOConfig(), env, env_params)
+algo = ppo.make(ppo.PUREJAXRL_CARTPOLE, env, env_params)
 chunk = max(1, algo.config.num_updates // 20)
 keys = jax.random.PRNGKey(0)[None]
 t_env = time.time()
@@ -303,56 +304,100 @@ jax.block_until_ready((states, metrics))
 t_done = time.time()
 print(json.dumps(dict(t_start=t_start, t_imports=t_imports, t_env=t_env, t_compiled=t_compiled,
                       t_done=t_done, chunk_updates=chunk,
-                      env_steps=chunk * algo.env_steps_per_update,
-                      cache_files=sum(1 for _ in __import__("os").scandir(cache_dir)))))
+                      env_steps=chunk * algo.env_steps_per_update)))
 """
 
 
-def run_startup_process(cache_dir: Path) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    env.pop("JAX_COMPILATION_CACHE_DIR", None)
-    t_launch = time.time()
-    proc = subprocess.run([sys.executable, "-c", STARTUP_SCRIPT, str(cache_dir)], cwd=REPO_ROOT,
-                          env=env, capture_output=True, text=True)
-    t_exit = time.time()
-    if proc.returncode != 0:
-        raise RuntimeError(f"start-up process failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    t = json.loads(proc.stdout.strip().splitlines()[-1])
-    return dict(
-        to_first_update_s=t["t_done"] - t_launch,
-        interpreter_s=t["t_start"] - t_launch,
-        imports_s=t["t_imports"] - t["t_start"],
-        env_make_s=t["t_env"] - t["t_imports"],
-        compile_s=t["t_compiled"] - t["t_env"],
-        first_chunk_s=t["t_done"] - t["t_compiled"],
-        process_total_s=t_exit - t_launch,
-        chunk_updates=t["chunk_updates"], env_steps=t["env_steps"],
-        cache_files_after=t["cache_files"])
+def _count_files(folder: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(folder)) if folder.exists() else 0
 
 
-def bench_startup(cache_parent: Path | None) -> dict[str, dict]:
-    if cache_parent is None:
-        parent = Path(tempfile.mkdtemp(prefix="jaxrl_align_bench_cache_"))
-    else:
-        cache_parent.mkdir(parents=True, exist_ok=True)
-        parent = Path(tempfile.mkdtemp(prefix="startup-", dir=cache_parent))
-    cache_dir = parent / "xla"  # does not exist yet: the first process starts from nothing
-    try:
+class StartupProcess:
+    """One run of STARTUP_SCRIPT in a new interpreter, against `cache_dir`. Its output goes to
+    files (a full pipe would stall the child and inflate its times)."""
+
+    def __init__(self, cache_dir: Path, log_dir: Path):
+        self.cache_dir = cache_dir
+        self.cache_files_before = _count_files(cache_dir)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        env.pop("JAX_COMPILATION_CACHE_DIR", None)
+        self.stdout = tempfile.TemporaryFile("w+", dir=log_dir)
+        self.stderr = tempfile.TemporaryFile("w+", dir=log_dir)
+        self.t_launch = time.time()
+        self.proc = subprocess.Popen([sys.executable, "-c", STARTUP_SCRIPT, str(cache_dir)],
+                                     cwd=REPO_ROOT, env=env, stdout=self.stdout,
+                                     stderr=self.stderr, text=True)
+
+    def result(self) -> dict:
+        returncode = self.proc.wait()
+        t_exit = time.time()
+        self.stdout.seek(0)
+        self.stderr.seek(0)
+        out, err = self.stdout.read(), self.stderr.read()
+        self.stdout.close()
+        self.stderr.close()
+        if returncode != 0:
+            raise RuntimeError(f"start-up process failed ({returncode}):\n{err[-3000:]}")
+        t = json.loads(out.strip().splitlines()[-1])
+        return dict(
+            to_first_update_s=t["t_done"] - self.t_launch,
+            interpreter_s=t["t_start"] - self.t_launch,
+            imports_s=t["t_imports"] - t["t_start"],
+            env_make_s=t["t_env"] - t["t_imports"],
+            compile_s=t["t_compiled"] - t["t_env"],
+            first_chunk_s=t["t_done"] - t["t_compiled"],
+            # Only exact when the parent waited for it (not when it ran alongside other work).
+            process_total_s=t_exit - self.t_launch,
+            chunk_updates=t["chunk_updates"], env_steps=t["env_steps"],
+            cache_files_before=self.cache_files_before,
+            cache_files_after=_count_files(self.cache_dir))
+
+
+class StartupBench:
+    """Cold start (empty cache folder), then warm start (the folder the cold start filled).
+    `start()` may be called early to overlap the cold start with other work (--quick only: the
+    two then compete for the CPU)."""
+
+    def __init__(self, cache_parent: Path | None):
+        self.cache_parent = cache_parent
+        if cache_parent is None:
+            self.parent = Path(tempfile.mkdtemp(prefix="jaxrl_align_bench_cache_"))
+        else:
+            cache_parent.mkdir(parents=True, exist_ok=True)
+            self.parent = Path(tempfile.mkdtemp(prefix="startup-", dir=cache_parent))
+        self.cache_dir = self.parent / "xla"  # absent: the first process starts from nothing
+        self.cold: StartupProcess | None = None
+        self.overlapped = False
+
+    def start(self, overlapped: bool = False) -> None:
+        if self.cold is None:
+            self.cold = StartupProcess(self.cache_dir, self.parent)
+            self.overlapped = overlapped
+
+    def rows(self) -> dict[str, dict]:
+        try:
+            self.start()
+            results = {"startup_cold_cache": self.cold.result()}
+            results["startup_warm_cache"] = StartupProcess(self.cache_dir, self.parent).result()
+        finally:
+            if self.cache_parent is None:
+                shutil.rmtree(self.parent, ignore_errors=True)
         rows = {}
-        for key, label in (("startup_cold_cache", "empty cache"),
-                           ("startup_warm_cache", "warm cache")):
-            r = run_startup_process(cache_dir)
+        for key, r in results.items():
+            label = "empty cache" if key == "startup_cold_cache" else "warm cache"
+            overlapped = self.overlapped and key == "startup_cold_cache"
+            if overlapped:
+                r["process_total_s"] = None
             rows[key] = dict(
                 name=f"start-up to 1st PPO chunk, {label}",
-                sizes=f"new process, 1 seed x {r['chunk_updates']} updates", unit="s",
+                sizes=f"new process, 1 seed x {r['chunk_updates']} updates x "
+                      f"{r['env_steps'] // r['chunk_updates']} steps"
+                      + (" (overlapped)" if overlapped else ""), unit="s",
                 seeds=1, run_s=r["to_first_update_s"], run_s_median=r["to_first_update_s"],
-                throughput_total=None, throughput_per_seed=None,
-                cache_dir=str(cache_dir) if cache_parent is not None else None, **r)
+                throughput_total=None, throughput_per_seed=None, overlapped=overlapped,
+                cache_dir=str(self.cache_dir) if self.cache_parent is not None else None, **r)
         return rows
-    finally:
-        if cache_parent is None:
-            shutil.rmtree(parent, ignore_errors=True)
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -428,6 +473,7 @@ def format_table(rows: dict[str, dict]) -> str:
 def main(flags: BenchFlags) -> dict:
     import envs
     from jaxrl_align import outputs
+    from jaxrl_align.algorithms import bc, ppo
 
     if flags.repeats < 1:
         raise ValueError(f"--repeats: expected a positive integer, got {flags.repeats}")
@@ -435,11 +481,14 @@ def main(flags: BenchFlags) -> dict:
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     env, env_params = envs.make(ENV_ID)
+    startup = StartupBench(flags.cache_dir)
+    if flags.quick:  # a smoke test: let the slow cold start-up use the other core meanwhile
+        startup.start(overlapped=True)
     rows: dict[str, dict] = {}
     for title, bench in (("environment steps", lambda: bench_env(env, env_params, sizes, flags.repeats)),
                          ("PPO", lambda: bench_ppo(env, env_params, sizes, flags.repeats)),
                          ("BC", lambda: bench_bc(env, env_params, sizes, flags.repeats)),
-                         ("start-up", lambda: bench_startup(flags.cache_dir))):
+                         ("start-up", startup.rows)):
         print(f"[{time.perf_counter() - t0:6.1f}s] {title} ...", flush=True)
         rows.update(bench())
     for key, row in rows.items():
@@ -449,7 +498,8 @@ def main(flags: BenchFlags) -> dict:
 
     record = dict(
         benchmark="throughput", env=ENV_ID, timestamp=started.isoformat(),
-        quick=flags.quick, repeats=flags.repeats, sizes=sizes.__dict__,
+        quick=flags.quick, repeats=flags.repeats, sizes=asdict(sizes),
+        configs=dict(ppo=asdict(ppo.PUREJAXRL_CARTPOLE), bc=asdict(bc.BCConfig())),
         machine=machine_info(), versions=outputs.package_versions(),
         persistent_cache_in_process=jax.config.jax_compilation_cache_dir,
         bench_wall_s=time.perf_counter() - t0,
@@ -462,7 +512,8 @@ def main(flags: BenchFlags) -> dict:
               f"{r['interpreter_s']:.2f} + imports {r['imports_s']:.2f} + env/algo make "
               f"{r['env_make_s']:.2f} + compile {r['compile_s']:.2f} + first chunk "
               f"{r['first_chunk_s']:.2f} ({r['env_steps']} env steps); process exit at "
-              f"{r['process_total_s']:.2f} s")
+              f"{r['process_total_s'] or float('nan'):.2f} s; cache files {r['cache_files_before']} -> "
+              f"{r['cache_files_after']}")
     m = record["machine"]
     print(f"{m['jax_backend']} ({m['device_kind']}), {m['cpu_count']} CPUs, jax {m['jax_version']}, "
           f"load average {m['load_average']}; {record['bench_wall_s']:.0f} s in all"

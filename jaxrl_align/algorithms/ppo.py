@@ -181,9 +181,10 @@ class PPOEngine:
         return batch.obs, self.spec.clip_action(batch.acts), batch.next_obs, batch.terminated
 
     # -- learning ----------------------------------------------------------------------------
-    def learn(self, state: PPOState, batch: RolloutBatch, rewards: jax.Array):
-        cfg, hp = self.config, state.hparams
-        _, next_value = self.policy(state.params, batch.next_obs)
+    def advantages(self, params, hp, batch: RolloutBatch, rewards: jax.Array) -> jax.Array:
+        """GAE over a time-major batch. Only termination zeroes the next value; truncation
+        bootstraps from V(final observation). Both end the GAE trace."""
+        _, next_value = self.policy(params, batch.next_obs)
         not_terminated = 1.0 - batch.terminated.astype(jnp.float32)
         episode_continues = 1.0 - (batch.terminated | batch.truncated).astype(jnp.float32)
 
@@ -194,9 +195,14 @@ class PPOEngine:
             return adv, adv
 
         _, advantages = jax.lax.scan(
-            gae_step, jnp.zeros(cfg.num_envs),
+            gae_step, jnp.zeros(rewards.shape[1:]),
             (rewards, batch.value, next_value, not_terminated, episode_continues),
             reverse=True, unroll=16)
+        return advantages
+
+    def learn(self, state: PPOState, batch: RolloutBatch, rewards: jax.Array):
+        cfg, hp = self.config, state.hparams
+        advantages = self.advantages(state.params, hp, batch, rewards)
         targets = advantages + batch.value
 
         lr = hp["lr"]

@@ -1,0 +1,104 @@
+"""The command line: bad input ends with one line naming the problem, before any compilation and
+without leaving output behind; a good run writes every file DESIGN.md lists."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments import train
+from experiments.common import RunFlags
+from jaxrl_align import demos as demos_io
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "experiments.train", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory, cartpole_demos):
+    path = tmp_path_factory.mktemp("demos") / "cartpole.npz"
+    return demos_io.save_demos(path, cartpole_demos, env_id="seals/CartPole-v0", source="controller")
+
+
+def write_raw_npz(path, demo_file, **replace):
+    """A demonstrations file with some arrays replaced, bypassing save-time validation."""
+    with np.load(demo_file, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays.update(replace)
+    np.savez(path, **arrays)
+    return path
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_unknown_env_id(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("ppo", "--env", "seals/Nope-v0", "--out", str(out))
+    assert_one_line_error(proc, "seals/Nope-v0")
+    assert not out.exists()
+
+
+def test_negative_seeds(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("ppo", "--seeds", "-3", "--out", str(out))
+    assert_one_line_error(proc, "--seeds", "-3")
+    assert not out.exists()
+
+
+def test_demos_with_wrong_observation_shape(tmp_path, demo_file):
+    bad = write_raw_npz(tmp_path / "bad.npz", demo_file,
+                        obs=np.zeros((10, 501, 3), np.float32))
+    out = tmp_path / "out"
+    proc = run_cli("bc", "--demos", str(bad), "--out", str(out))
+    assert_one_line_error(proc, "obs")
+    assert not out.exists()
+
+
+def test_demos_with_nan(tmp_path, demo_file):
+    with np.load(demo_file) as f:
+        obs = f["obs"].copy()
+    obs[3, 7, 1] = np.nan
+    bad = write_raw_npz(tmp_path / "nan.npz", demo_file, obs=obs)
+    proc = run_cli("bc", "--demos", str(bad), "--out", str(tmp_path / "out"))
+    assert_one_line_error(proc, "obs", "finite")
+    assert not (tmp_path / "out").exists()
+
+
+def test_truncated_demos_file(tmp_path, demo_file):
+    data = demo_file.read_bytes()
+    bad = tmp_path / "truncated.npz"
+    bad.write_bytes(data[: len(data) // 2])
+    proc = run_cli("bc", "--demos", str(bad), "--out", str(tmp_path / "out"))
+    assert_one_line_error(proc, "truncated.npz")
+    assert not (tmp_path / "out").exists()
+
+
+def test_bc_run_writes_every_output(tmp_path, demo_file):
+    out = tmp_path / "run"
+    command = train.BCCommand(demos=demo_file, epochs=2,
+                              run=RunFlags(seeds=2, out=out, num_chunks=2, eval_episodes=2,
+                                           final_eval_episodes=3, progress=False))
+    train.main(command)
+    for name in ("config.json", "results.json", "metrics.jsonl", "learning_curve.png"):
+        assert (out / name).is_file(), name
+    results = json.loads((out / "results.json").read_text())
+    for key in ("algo", "env", "seeds", "return_mean", "normalized_score", "iqm", "iqm_ci95",
+                "env_steps", "compile_s", "run_s", "devices"):
+        assert key in results, key
+    assert results["seeds"] == [0, 1] and len(results["return_mean"]) == 2
+    config = json.loads((out / "config.json").read_text())
+    assert config["algo_config"]["batch_size"] == 32 and "jax" in config["versions"]
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))

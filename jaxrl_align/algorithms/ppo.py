@@ -262,13 +262,21 @@ class PPOEngine:
         return self.learn(state, batch, rewards)
 
 
-def make(config: PPOConfig, env, env_params) -> Algorithm:
-    """PPO on the environment's own reward (how experts are trained)."""
+def make(config: PPOConfig, env, env_params, reward_apply=None) -> Algorithm:
+    """PPO on the environment's own reward (how experts are trained) or, with `reward_apply`,
+    on a learned reward `reward_apply(reward_variables, obs, act, next_obs, terminated)` whose
+    variables are the `data` argument (so a new reward never recompiles)."""
     engine = PPOEngine(config, env, env_params)
+
+    def update(state, data=None):
+        if reward_apply is None:
+            return engine.update(state)
+        return engine.update(state, lambda *inputs: reward_apply(data, *inputs))
+
     return Algorithm(
         name="ppo",
         init=lambda key, data=None, hparams=None: engine.init(key, hparams),
-        update=lambda state, data=None: engine.update(state),
+        update=update,
         act=engine.act,
         env_steps_per_update=config.steps_per_update,
         config=config,

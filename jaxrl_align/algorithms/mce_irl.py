@@ -1,0 +1,212 @@
+"""Maximum causal entropy IRL (Ziebart 2010, thesis ch. 9–10), as imitation's `MCEIRL`.
+
+A reward net r_θ reads the model's observation (feature) matrix and gives a reward per state.
+Each `update`:
+  1. soft value iteration gives the MCE policy π_θ[t, s, a] of r_θ;
+  2. the forward pass gives its discounted state occupancy D_θ = Σ_{t=0}^{H} γ^t D_θ[t];
+  3. one Adam step along E_{D_θ}[∇r_θ] − E_{D_demo}[∇r_θ], the gradient of
+     (D_θ − D_demo) · r_θ with the occupancies held fixed.
+
+Stopping rules are imitation's: a run stops once ‖D_demo − D_θ‖∞ ≤ linf_eps, or the gradient's
+L2 norm ≤ grad_l2_eps, or after max_iter steps. Under `vmap` a run cannot leave the loop on its
+own, so every run keeps being updated, but from the update at which it met a rule on, its
+parameters and optimiser state are frozen. `converged` (a tolerance was met) and `iterations`
+(gradient steps taken) are in the state and in the metrics.
+
+Discount: imitation's `_train_step` calls `mce_occupancy_measures(..., discount=γ)` without a
+policy, which plans with discount 1, so it fits the γ-discounted occupancy of an *undiscounted*
+policy, and then returns the γ-discounted policy. Here γ is used consistently: the training
+occupancy and the final policy both come from the γ-discounted soft value iteration. With γ = 1
+(the default) the two agree exactly.
+
+Data are `TabularIRLData(model, demo_occupancy)`: the model is an argument, not a constant, so
+one compiled program serves every MDP of the same shapes and a batch of MDPs is a `vmap` over
+the data. Demonstration occupancies come from `jaxrl_align.tabular` (exact, or estimated from
+trajectories or transitions).
+
+`act` sees one observation and no clock, so it acts with the time marginal of the current
+time-indexed policy (`tabular.time_marginal_policy`). The exact MCE policy is `state.policy`
+[H, S, A]; `evaluation.exact_expected_return(model, state.policy)` is its exact return.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from jaxrl_align import tabular
+from jaxrl_align.algorithm import Algorithm
+from jaxrl_align.hparams import hparams_from_config
+from jaxrl_align.networks import MLP
+
+
+@dataclass(frozen=True)
+class MCEIRLConfig:
+    hidden: tuple[int, ...] = ()
+    """hidden layer widths of the reward net; () is a linear reward (imitation's default)"""
+    activation: str = "relu"
+    """relu (imitation's BasicRewardNet) or tanh"""
+    lr: float = 1e-2
+    """Adam learning rate"""
+    discount: float = 1.0
+    """γ of the soft value iteration and of the occupancies"""
+    linf_eps: float = 1e-3
+    """stop once the occupancy L∞ error is at most this"""
+    grad_l2_eps: float = 1e-4
+    """stop once the gradient's L2 norm is at most this"""
+    max_iter: int = 1000
+    """stop after this many gradient steps"""
+
+
+SWEEPABLE = ("lr", "discount", "linf_eps", "grad_l2_eps", "max_iter")
+
+
+@struct.dataclass
+class TabularIRLData:
+    model: object  # envs.TabularParams
+    demo_occupancy: jax.Array  # [S], the same discounting as the algorithm's
+
+
+@struct.dataclass
+class OccupancyMatchingState:
+    params: dict
+    opt_state: optax.OptState
+    hparams: dict
+    converged: jax.Array  # bool: a tolerance was met; parameters are frozen
+    iterations: jax.Array  # int32: gradient steps taken
+    # The policy and occupancy of the reward at the start of the last update (at init, of the
+    # initial reward); once a run has stopped, of its final reward.
+    policy: jax.Array  # [H, S, A]
+    occupancy: jax.Array  # [S]
+    acting_policy: jax.Array  # [S, A] the time marginal of `policy`, for `act`
+    observation_codes: jax.Array  # [S, K] what `act` matches an observation against
+
+
+# (model, reward [S], hparams) -> (policy [H, S, A], occupancy)
+PolicyAndOccupancy = Callable[[object, jax.Array, dict], tuple[jax.Array, tabular.Occupancy]]
+
+# `act` finds the state of an observation by its nearest row. Storing the whole observation
+# matrix per run would cost S·D (16 MB for one-hot CliffWorld 100x20); a fixed random projection
+# to a few dimensions keeps distinct rows distinct at S·K.
+CODE_DIM = 8
+
+
+def reward_network(config) -> MLP:
+    return MLP(config.hidden, 1, config.activation)
+
+
+def learned_reward(config, params, observation_matrix: jax.Array) -> jax.Array:
+    """[S] the reward the net with `params` gives each state."""
+    obs = jnp.asarray(observation_matrix, tabular.float_dtype())
+    return reward_network(config).apply(params, obs)[:, 0]
+
+
+def causal_policy_and_occupancy(model, reward, hparams):
+    policy = tabular.soft_value_iteration(model, reward, hparams["discount"]).policy
+    return policy, tabular.occupancy_measures(model, policy, hparams["discount"])
+
+
+def make(config: MCEIRLConfig, env, env_params) -> Algorithm:
+    return make_occupancy_matching("mce_irl", config, SWEEPABLE, causal_policy_and_occupancy,
+                                   env_params)
+
+
+def make_occupancy_matching(name: str, config, sweepable: tuple[str, ...],
+                            policy_and_occupancy: PolicyAndOccupancy, env_params) -> Algorithm:
+    """The loop MCE IRL and non-causal MaxEnt IRL share: they differ only in how a reward
+    becomes a policy and an occupancy. `env_params` fixes the shapes; its arrays are not kept."""
+    if np.any(np.asarray(env_params.terminal)):
+        raise ValueError(f"{name}: the model has terminal states; occupancy matching here "
+                         "supports fixed-horizon models only (as imitation does)")
+    n_states, n_actions, _ = env_params.transition.shape
+    obs_dim = env_params.observation_matrix.shape[1]
+    horizon = env_params.max_steps_in_episode
+    code_projection = (None if obs_dim <= CODE_DIM else
+                       np.random.default_rng(0).normal(size=(obs_dim, CODE_DIM)))
+    network = reward_network(config)
+    optimizer = optax.scale_by_adam()
+
+    def observation_codes(observations):
+        if code_projection is None:
+            return observations
+        return observations @ jnp.asarray(code_projection, observations.dtype)
+
+    def check_data(data: TabularIRLData):
+        model = data.model
+        expected = {"transition": (n_states, n_actions, n_states),
+                    "observation_matrix": (n_states, obs_dim)}
+        for field, shape in expected.items():
+            if getattr(model, field).shape != shape:
+                raise ValueError(f"{name}: model.{field} has shape "
+                                 f"{getattr(model, field).shape}, expected {shape}")
+        if model.max_steps_in_episode != horizon:
+            raise ValueError(f"{name}: model horizon {model.max_steps_in_episode}, "
+                             f"expected {horizon}")
+        if data.demo_occupancy.shape != (n_states,):
+            raise ValueError(f"{name}: demo_occupancy has shape {data.demo_occupancy.shape}, "
+                             f"expected ({n_states},)")
+
+    def evaluate(params, model, hparams):
+        """Reward, its policy and occupancy, and the pullback of an occupancy gap to ∇θ."""
+        reward, pullback = jax.vjp(
+            lambda p: learned_reward(config, p, model.observation_matrix), params)
+        policy, occupancy = policy_and_occupancy(model, reward, hparams)
+        return reward, pullback, policy, occupancy
+
+    def init(key: jax.Array, data: TabularIRLData, hparams: dict | None = None):
+        check_data(data)
+        model = data.model
+        dtype = tabular.float_dtype()
+        obs = model.observation_matrix.astype(dtype)
+        # Under x64 the whole fit runs in float64, parameters included.
+        params = jax.tree.map(lambda p: p.astype(dtype), network.init(key, obs))
+        hp = {k: v.astype(dtype) for k, v in hparams_from_config(config, sweepable, hparams).items()}
+        _, _, policy, occupancy = evaluate(params, model, hp)
+        return OccupancyMatchingState(
+            params=params, opt_state=optimizer.init(params), hparams=hp,
+            converged=jnp.array(False), iterations=jnp.int32(0), policy=policy,
+            occupancy=occupancy.total,
+            acting_policy=tabular.time_marginal_policy(policy, occupancy.per_step),
+            observation_codes=observation_codes(obs))
+
+    def update(state: OccupancyMatchingState, data: TabularIRLData):
+        hp = state.hparams
+        reward, pullback, policy, occupancy = evaluate(state.params, data.model, hp)
+        gap = occupancy.total - data.demo_occupancy.astype(occupancy.total.dtype)
+        (grads,) = pullback(gap.astype(reward.dtype))
+        linf_delta = jnp.max(jnp.abs(gap))
+        grad_norm = optax.global_norm(grads)
+        converged = state.converged | (linf_delta <= hp["linf_eps"]) | (grad_norm <= hp["grad_l2_eps"])
+        stopped = converged | (state.iterations >= hp["max_iter"])
+
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, jax.tree.map(lambda u: -hp["lr"] * u, updates))
+        keep_old = lambda old, new: jax.tree.map(lambda o, n: jnp.where(stopped, o, n), old, new)
+        new_state = state.replace(
+            params=keep_old(state.params, params), opt_state=keep_old(state.opt_state, opt_state),
+            converged=converged, iterations=state.iterations + (~stopped).astype(jnp.int32),
+            policy=policy, occupancy=occupancy.total,
+            acting_policy=tabular.time_marginal_policy(policy, occupancy.per_step))
+        metrics = dict(
+            linf_delta=linf_delta, grad_norm=grad_norm, loss=jnp.dot(gap, reward),
+            weight_norm=optax.global_norm(state.params),
+            converged=converged.astype(jnp.float32),
+            iterations=new_state.iterations.astype(jnp.float32))
+        return new_state, metrics
+
+    def act(state: OccupancyMatchingState, key: jax.Array, obs: jax.Array,
+            deterministic: bool = True):
+        if not jnp.issubdtype(obs.dtype, jnp.integer):
+            obs = observation_codes(obs.astype(state.observation_codes.dtype))
+        probs = state.acting_policy[tabular.state_indices(obs, state.observation_codes)]
+        if deterministic:
+            return jnp.argmax(probs)
+        return jax.random.categorical(key, jnp.log(probs))
+
+    return Algorithm(name=name, init=init, update=update, act=act, env_steps_per_update=0,
+                     config=config)

@@ -1,0 +1,154 @@
+"""Reward networks with imitation's signature `r(obs, act, next_obs, terminated) -> [B]`.
+
+- `BasicRewardNet`: an MLP over any of (s, a, s', terminated), as imitation's `BasicRewardNet`.
+- `ShapedRewardNet`: `g(s, a, s') + γ·Φ(s')·(1 − terminated) − Φ(s)`. Φ of a terminal state is
+  0 (imitation PR #323). Only *termination* zeroes Φ(s'): a time limit is not a terminal state,
+  so truncation never enters the shaping term (imitation merges the two).
+- `RunningNorm`: running mean/variance of the inputs (Chan et al.'s parallel update, population
+  variance, `(x − mean)/sqrt(var + eps)`), as imitation's `RunningNorm`. Its statistics are a
+  flax variable collection (`"norm_stats"`) that lives in the algorithm state and is updated only
+  when the caller makes that collection mutable.
+- `RewardEnsemble`: K independently initialised members vmapped in one module; returns [K, B].
+
+Observations and actions arrive raw; `spec` (a `SpaceSpec`) one-hot encodes discrete ones.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxrl_align.spaces import SpaceSpec
+
+NORM_STATS = "norm_stats"
+
+
+class RunningNorm(nn.Module):
+    eps: float = 1e-5
+
+    @nn.compact
+    def __call__(self, x):
+        features = x.shape[-1]
+        mean = self.variable(NORM_STATS, "mean", jnp.zeros, (features,))
+        var = self.variable(NORM_STATS, "var", jnp.ones, (features,))
+        count = self.variable(NORM_STATS, "count", jnp.zeros, ())
+        if self.is_mutable_collection(NORM_STATS) and not self.is_initializing():
+            batch = x.reshape(-1, features)
+            n = batch.shape[0]
+            batch_mean, batch_var = batch.mean(axis=0), batch.var(axis=0)
+            total = count.value + n
+            delta = batch_mean - mean.value
+            new_mean = mean.value + delta * n / total
+            m2 = var.value * count.value + batch_var * n + delta**2 * count.value * n / total
+            mean.value, var.value, count.value = new_mean, m2 / total, total
+        return (x - mean.value) / jnp.sqrt(var.value + self.eps)
+
+
+def reward_inputs(spec: SpaceSpec, obs, act, next_obs, terminated, *, use_state: bool,
+                  use_action: bool, use_next_state: bool, use_done: bool):
+    parts = []
+    if use_state:
+        parts.append(spec.encode_obs(obs))
+    if use_action:
+        parts.append(spec.encode_act(act))
+    if use_next_state:
+        parts.append(spec.encode_obs(next_obs))
+    if use_done:
+        parts.append(terminated.astype(jnp.float32)[..., None])
+    if not parts:
+        raise ValueError("reward net: at least one of use_state, use_action, use_next_state, "
+                         "use_done must be True")
+    return jnp.concatenate(parts, axis=-1)
+
+
+class MLPHead(nn.Module):
+    hidden: Sequence[int]
+    activation: str = "relu"
+    normalize_input: bool = True
+
+    @nn.compact
+    def __call__(self, x):
+        if self.normalize_input:
+            x = RunningNorm()(x)
+        act = {"relu": nn.relu, "tanh": nn.tanh}[self.activation]
+        for width in self.hidden:
+            x = act(nn.Dense(width)(x))
+        return nn.Dense(1)(x)[..., 0]
+
+
+class BasicRewardNet(nn.Module):
+    """imitation's `BasicRewardNet`: MLP (32, 32, ReLU) over (s, a) by default."""
+
+    spec: SpaceSpec
+    hidden: Sequence[int] = (32, 32)
+    use_state: bool = True
+    use_action: bool = True
+    use_next_state: bool = False
+    use_done: bool = False
+    normalize_input: bool = True
+
+    @nn.compact
+    def __call__(self, obs, act, next_obs, terminated):
+        x = reward_inputs(self.spec, obs, act, next_obs, terminated, use_state=self.use_state,
+                          use_action=self.use_action, use_next_state=self.use_next_state,
+                          use_done=self.use_done)
+        return MLPHead(self.hidden, normalize_input=self.normalize_input, name="base")(x)
+
+
+class ShapedRewardNet(nn.Module):
+    """imitation's `BasicShapedRewardNet`: g is an MLP (32,) over (s, a); Φ an MLP (32, 32) over
+    s; the shaping discount is its own constant (0.99), not tied to the RL discount.
+
+    `__call__` returns the shaped reward f; `base_reward` returns g alone (what AIRL exports).
+    """
+
+    spec: SpaceSpec
+    reward_hidden: Sequence[int] = (32,)
+    potential_hidden: Sequence[int] = (32, 32)
+    discount: float = 0.99
+    use_state: bool = True
+    use_action: bool = True
+    use_next_state: bool = False
+    use_done: bool = False
+    normalize_input: bool = True
+
+    def setup(self):
+        self.base = BasicRewardNet(self.spec, self.reward_hidden, self.use_state, self.use_action,
+                                   self.use_next_state, self.use_done, self.normalize_input)
+        self.potential_head = MLPHead(self.potential_hidden, normalize_input=self.normalize_input)
+
+    def potential(self, obs):
+        return self.potential_head(self.spec.encode_obs(obs))
+
+    def base_reward(self, obs, act, next_obs, terminated):
+        return self.base(obs, act, next_obs, terminated)
+
+    def __call__(self, obs, act, next_obs, terminated):
+        g = self.base(obs, act, next_obs, terminated)
+        not_terminated = 1.0 - terminated.astype(jnp.float32)
+        return g + self.discount * not_terminated * self.potential(next_obs) - self.potential(obs)
+
+
+class RewardEnsemble(nn.Module):
+    """`num_members` copies of `member`, each with its own initialisation; returns [K, ...]."""
+
+    member: nn.Module
+    num_members: int = 5
+
+    @nn.compact
+    def __call__(self, obs, act, next_obs, terminated):
+        members_cls = nn.vmap(type(self.member), variable_axes={"params": 0, NORM_STATS: 0},
+                              split_rngs={"params": True}, in_axes=None,
+                              axis_size=self.num_members)
+        fields = {f.name: getattr(self.member, f.name) for f in dataclasses.fields(self.member)
+                  if f.name not in ("parent", "name")}
+        return members_cls(**fields, name="members")(obs, act, next_obs, terminated)
+
+
+def ensemble_moments(member_rewards: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Mean and (population) variance over the member axis, as imitation's
+    `predict_reward_moments`."""
+    return member_rewards.mean(axis=0), member_rewards.var(axis=0)

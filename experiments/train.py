@@ -2,28 +2,37 @@
 
     python -m experiments.train ppo --env seals/CartPole-v0 --seeds 8 --out runs/ppo
     python -m experiments.train bc --demos runs/quickstart/demos.npz --seeds 8 --out runs/bc
+    python -m experiments.train gail --demos runs/quickstart/demos.npz --seeds 8
+    python -m experiments.train airl --demos runs/quickstart/demos.npz --seeds 8
 
-Writes config.json, results.json, metrics.jsonl and learning_curve.png to --out.
+Writes config.json, results.json, metrics.jsonl and learning_curve.png to --out (AIRL also
+writes its transferable reward g: reward.msgpack + reward.json).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jax
 import tyro
 
 from experiments.common import (RunFlags, UsageError, check_flags, exit_on_usage_error,
-                                reference_returns_or_none, make_env, results_table, seed_list,
+                                make_env, reference_returns_or_none, results_table, seed_list,
                                 setup_jax)
-from jaxrl_align.algorithms import bc, ppo
+from jaxrl_align.algorithms import airl, bc, gail, ppo
+
+Flags = tyro.conf.OmitArgPrefixes[RunFlags]
 
 
 @dataclass(frozen=True)
 class PPOCommand:
     """PPO on the environment's reward (how experts are made)."""
 
-    run: tyro.conf.OmitArgPrefixes[RunFlags] = field(default_factory=RunFlags)
+    run: Flags = field(default_factory=RunFlags)
     ppo: ppo.PPOConfig = field(default_factory=ppo.PPOConfig)
+
+    def build(self, env, env_params):
+        return ppo.make(self.ppo, env, env_params), self.ppo.num_updates
 
 
 @dataclass(frozen=True)
@@ -34,8 +43,42 @@ class BCCommand:
     """demonstrations file written by `jaxrl_align.demos.save_demos` (e.g. by the quickstart)"""
     epochs: int = 40
     """passes over the demonstrations (each pass is N // batch_size gradient steps)"""
-    run: tyro.conf.OmitArgPrefixes[RunFlags] = field(default_factory=RunFlags)
+    run: Flags = field(default_factory=RunFlags)
     bc: bc.BCConfig = field(default_factory=bc.BCConfig)
+
+    def build(self, env, env_params):
+        if self.epochs <= 0:
+            raise UsageError(f"--epochs: expected a positive integer, got {self.epochs}")
+        return bc.make(self.bc, env, env_params), self.epochs
+
+
+@dataclass(frozen=True)
+class GAILCommand:
+    """GAIL from a demonstrations file; the generator is PPO (--gail.ppo.*)."""
+
+    demos: Path
+    """demonstrations file written by `jaxrl_align.demos.save_demos`"""
+    run: Flags = field(default_factory=RunFlags)
+    gail: gail.GAILConfig = field(default_factory=gail.GAILConfig)
+
+    def build(self, env, env_params):
+        return gail.make(self.gail, env, env_params), self.gail.ppo.num_updates
+
+
+@dataclass(frozen=True)
+class AIRLCommand:
+    """AIRL from a demonstrations file; exports the learned reward g (shaping stripped)."""
+
+    demos: Path
+    """demonstrations file written by `jaxrl_align.demos.save_demos`"""
+    run: Flags = field(default_factory=RunFlags)
+    airl: airl.AIRLConfig = field(default_factory=airl.AIRLConfig)
+
+    def build(self, env, env_params):
+        return airl.make(self.airl, env, env_params), self.airl.ppo.num_updates
+
+
+COMMANDS = {"ppo": PPOCommand, "bc": BCCommand, "gail": GAILCommand, "airl": AIRLCommand}
 
 
 def prepare(command):
@@ -46,21 +89,18 @@ def prepare(command):
     flags = command.run
     check_flags(flags)
     env, env_params = make_env(flags.env)
-    if isinstance(command, PPOCommand):
-        algo, data, num_updates = ppo.make(command.ppo, env, env_params), None, command.ppo.num_updates
-    else:
-        if command.epochs <= 0:
-            raise UsageError(f"--epochs: expected a positive integer, got {command.epochs}")
+    algo, num_updates = command.build(env, env_params)
+    data = None
+    if hasattr(command, "demos"):
         trajs, _ = demos_io.load_demos(command.demos, env=env, env_params=env_params,
                                        env_id=flags.env)
         data = demos_io.demo_transitions(trajs)
-        if len(data) < command.bc.batch_size:
+        batch_size = getattr(algo.config, "batch_size", 1)
+        if len(data) < batch_size:
             raise UsageError(f"{command.demos}: {len(data)} transitions, fewer than "
-                             f"--bc.batch-size={command.bc.batch_size}")
-        algo, num_updates = bc.make(command.bc, env, env_params), command.epochs
+                             f"batch_size={batch_size}")
     settings = RunSettings(seeds=seed_list(flags), num_updates=num_updates,
-                           num_chunks=min(flags.num_chunks, num_updates),
-                           eval_episodes=flags.eval_episodes,
+                           num_chunks=flags.num_chunks, eval_episodes=flags.eval_episodes,
                            final_eval_episodes=flags.final_eval_episodes, progress=flags.progress)
     out = flags.out or Path("runs") / f"{algo.name}-{flags.env.replace('/', '_')}"
     return algo, env, env_params, data, settings, out
@@ -77,10 +117,14 @@ def main(command) -> dict:
     result = runner.run(algo, env, env_params, settings, data, env_id=command.run.env,
                         reference_returns=reference_returns_or_none(command.run.env), out_dir=out,
                         extra_config={"command": type(command).__name__})
+    if isinstance(command, AIRLCommand):
+        best = int(result.final_returns.mean(axis=1).argmax())
+        disc_vars = jax.tree.map(lambda x: x[best], result.state.disc_vars)
+        airl.save_reward(out / "reward.msgpack", command.airl, command.run.env, disc_vars)
     print(results_table(f"{algo.name} on {command.run.env}", result.seeds, result.summary))
     print(f"compile {result.compile_s:.1f}s, run {result.run_s:.1f}s; wrote {out}/")
     return result.summary
 
 
 if __name__ == "__main__":
-    main(tyro.extras.subcommand_cli_from_dict({"ppo": PPOCommand, "bc": BCCommand}))
+    main(tyro.extras.subcommand_cli_from_dict(COMMANDS))

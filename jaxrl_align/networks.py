@@ -26,6 +26,23 @@ class MLP(nn.Module):
         return nn.Dense(self.out_dim, kernel_init=nn.initializers.orthogonal(self.out_scale))(x)
 
 
+class Policy(nn.Module):
+    """The actor alone: an MLP giving the action distribution (what BC trains)."""
+
+    act_dim: int
+    discrete: bool
+    hidden: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, obs):
+        head = MLP(self.hidden, self.act_dim, self.activation, out_scale=0.01, name="actor")(obs)
+        if self.discrete:
+            return Categorical(head)
+        log_std = self.param("log_std", nn.initializers.zeros, (self.act_dim,))
+        return DiagGaussian(head, jnp.broadcast_to(log_std, head.shape))
+
+
 class ActorCritic(nn.Module):
     """Separate actor and critic MLPs (as PureJaxRL and SB3's default MlpPolicy).
 

@@ -61,9 +61,9 @@ def test_loss_is_imitations_objective(cartpole, cartpole_demos):
     demos = flatten_trajectories(cartpole_demos)
     state = algo.init(jax.random.PRNGKey(0), demos)
     _, metrics = algo.update(state, demos)
-    from jaxrl_align.networks import ActorCritic
+    from jaxrl_align.networks import Policy
 
-    dist, _ = ActorCritic(2, True, config.hidden).apply(state.params, demos.obs)
+    dist = Policy(2, True, config.hidden).apply(state.params, demos.obs)
     log_prob = dist.log_prob(demos.acts)
     l2 = sum(float(jnp.sum(w**2)) for w in jax.tree.leaves(state.params))
     expected = -float(jnp.mean(log_prob)) - 0.1 * float(jnp.mean(dist.entropy())) + 0.01 * l2 / 2

@@ -7,7 +7,9 @@ permutation of the demonstrations, cut into `batch_size` pieces; the remainder i
 One `update` is one such epoch (N // batch_size gradient steps), so the shuffle happens once per
 epoch without a data-dependent branch (a `cond` under `vmap` would shuffle at every step).
 Defaults are those of `imitation.algorithms.bc.BC` (Adam 1e-3, ent_weight 1e-3, l2_weight 0,
-a 32-32 tanh actor-critic like `FeedForward32Policy`).
+a 32-32 tanh policy like `FeedForward32Policy`).
+imitation's policy also carries an SB3 value head that BC never uses; ours has none, so the L2
+penalty covers the actor's parameters only (the value head's weights never affect actions).
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from flax import struct
 
 from jaxrl_align.algorithm import Algorithm
 from jaxrl_align.hparams import hparams_from_config
-from jaxrl_align.networks import ActorCritic
+from jaxrl_align.networks import Policy
+from jaxrl_align.shuffle import permutation
 from jaxrl_align.spaces import space_spec
 from jaxrl_align.types import Transitions
 
@@ -36,7 +39,7 @@ class BCConfig:
     l2_weight: float = 0.0
     """weight of the L2 penalty Σ‖θ‖²/2 over all policy parameters"""
     hidden: tuple[int, ...] = (32, 32)
-    """hidden layer widths of the policy (and its unused value head, as in imitation)"""
+    """hidden layer widths of the policy"""
     activation: str = "tanh"
     """tanh or relu"""
 
@@ -54,7 +57,7 @@ class BCState:
 
 def make(config: BCConfig, env, env_params) -> Algorithm:
     spec = space_spec(env, env_params)
-    network = ActorCritic(spec.act_dim, spec.discrete_actions, config.hidden, config.activation)
+    network = Policy(spec.act_dim, spec.discrete_actions, config.hidden, config.activation)
     optimizer = optax.scale_by_adam()
     batch_size = config.batch_size
 
@@ -69,7 +72,7 @@ def make(config: BCConfig, env, env_params) -> Algorithm:
                        hparams=hparams_from_config(config, SWEEPABLE, hparams))
 
     def loss_fn(params, hp, obs, acts):
-        dist, _ = network.apply(params, spec.encode_obs(obs))
+        dist = network.apply(params, spec.encode_obs(obs))
         log_prob = dist.log_prob(acts)
         neglogp = -jnp.mean(log_prob)
         entropy = jnp.mean(dist.entropy())
@@ -83,7 +86,7 @@ def make(config: BCConfig, env, env_params) -> Algorithm:
         """One epoch over the demonstrations."""
         num_batches = len(demos) // batch_size
         key, order_key = jax.random.split(state.key)
-        batches = jax.random.permutation(order_key, len(demos))[: num_batches * batch_size]
+        batches = permutation(order_key, len(demos))[: num_batches * batch_size]
 
         def gradient_step(train, idx):
             params, opt_state = train
@@ -100,7 +103,7 @@ def make(config: BCConfig, env, env_params) -> Algorithm:
                 jax.tree.map(jnp.mean, metrics))
 
     def act(state: BCState, key: jax.Array, obs: jax.Array, deterministic: bool = True):
-        dist, _ = network.apply(state.params, spec.encode_obs(obs))
+        dist = network.apply(state.params, spec.encode_obs(obs))
         return spec.clip_action(dist.mode() if deterministic else dist.sample(key))
 
     return Algorithm(name="bc", init=init, update=update, act=act, env_steps_per_update=0,

@@ -3,9 +3,19 @@
 A reward net r_θ reads the model's observation (feature) matrix and gives a reward per state.
 Each `update`:
   1. soft value iteration gives the MCE policy π_θ[t, s, a] of r_θ;
-  2. the forward pass gives its discounted state occupancy D_θ = Σ_{t=0}^{H} γ^t D_θ[t];
+  2. the forward pass gives its discounted state occupancy D_θ = Σ_t γ^t D_θ[t];
   3. one Adam step along E_{D_θ}[∇r_θ] − E_{D_demo}[∇r_θ], the gradient of
      (D_θ − D_demo) · r_θ with the occupancies held fixed.
+
+The final state: imitation's occupancies count s_H (they sum to H + 1), but its soft value
+iteration never plans for r(s_H) (Q[H−1] = r). The step-3 direction with s_H counted is then not
+the gradient of any objective, and Adam drifts along it: on the 5-state test MDP the occupancy
+L∞ error of a linear reward stalls near 5e-3 and a [32, 32] reward diverges. Here the
+occupancies in step 3 are over the decision steps t < H, which makes it the exact gradient of
+the demonstrations' causal log-likelihood (concave in a linear reward's weights); the planner
+and the occupancy that the stopping rule and `state.occupancy` report are imitation's, final
+state included. That is why demonstrations come as `tabular.StateVisits`, which keep the final
+state apart.
 
 Stopping rules are imitation's: a run stops once ‖D_demo − D_θ‖∞ ≤ linf_eps, or the gradient's
 L2 norm ≤ grad_l2_eps, or after max_iter steps. Under `vmap` a run cannot leave the loop on its
@@ -19,10 +29,10 @@ policy, and then returns the γ-discounted policy. Here γ is used consistently:
 occupancy and the final policy both come from the γ-discounted soft value iteration. With γ = 1
 (the default) the two agree exactly.
 
-Data are `TabularIRLData(model, demo_occupancy)`: the model is an argument, not a constant, so
-one compiled program serves every MDP of the same shapes and a batch of MDPs is a `vmap` over
-the data. Demonstration occupancies come from `jaxrl_align.tabular` (exact, or estimated from
-trajectories or transitions).
+Data are `TabularIRLData(model, demo)`: the model is an argument, not a constant, so one
+compiled program serves every MDP of the same shapes and a batch of MDPs is a `vmap` over the
+data. `demo` is a `tabular.StateVisits`: exact (`visits_from_occupancy` of an expert's
+occupancy measures) or estimated (`visits_from_trajectories`, `visits_from_transitions`).
 
 `act` sees one observation and no clock, so it acts with the time marginal of the current
 time-indexed policy (`tabular.time_marginal_policy`). The exact MCE policy is `state.policy`
@@ -69,7 +79,7 @@ SWEEPABLE = ("lr", "discount", "linf_eps", "grad_l2_eps", "max_iter")
 @struct.dataclass
 class TabularIRLData:
     model: object  # envs.TabularParams
-    demo_occupancy: jax.Array  # [S], the same discounting as the algorithm's
+    demo: tabular.StateVisits  # discounted as the algorithm discounts
 
 
 @struct.dataclass
@@ -82,13 +92,14 @@ class OccupancyMatchingState:
     # The policy and occupancy of the reward at the start of the last update (at init, of the
     # initial reward); once a run has stopped, of its final reward.
     policy: jax.Array  # [H, S, A]
-    occupancy: jax.Array  # [S]
+    occupancy: jax.Array  # [S] Σ_{t=0}^{H} γ^t D[t], imitation's (final state included)
     acting_policy: jax.Array  # [S, A] the time marginal of `policy`, for `act`
     observation_codes: jax.Array  # [S, K] what `act` matches an observation against
 
 
-# (model, reward [S], hparams) -> (policy [H, S, A], occupancy)
-PolicyAndOccupancy = Callable[[object, jax.Array, dict], tuple[jax.Array, tabular.Occupancy]]
+# (model, reward [S], hparams) -> (policy [H, S, A], per-step occupancy [H+1, S], visits)
+PolicyAndOccupancy = Callable[[object, jax.Array, dict],
+                              tuple[jax.Array, jax.Array, tabular.StateVisits]]
 
 # `act` finds the state of an observation by its nearest row. Storing the whole observation
 # matrix per run would cost S·D (16 MB for one-hot CliffWorld 100x20); a fixed random projection
@@ -108,7 +119,8 @@ def learned_reward(config, params, observation_matrix: jax.Array) -> jax.Array:
 
 def causal_policy_and_occupancy(model, reward, hparams):
     policy = tabular.soft_value_iteration(model, reward, hparams["discount"]).policy
-    return policy, tabular.occupancy_measures(model, policy, hparams["discount"])
+    occupancy = tabular.occupancy_measures(model, policy, hparams["discount"])
+    return policy, occupancy.per_step, tabular.visits_from_occupancy(occupancy, hparams["discount"])
 
 
 def make(config: MCEIRLConfig, env, env_params) -> Algorithm:
@@ -147,16 +159,16 @@ def make_occupancy_matching(name: str, config, sweepable: tuple[str, ...],
         if model.max_steps_in_episode != horizon:
             raise ValueError(f"{name}: model horizon {model.max_steps_in_episode}, "
                              f"expected {horizon}")
-        if data.demo_occupancy.shape != (n_states,):
-            raise ValueError(f"{name}: demo_occupancy has shape {data.demo_occupancy.shape}, "
-                             f"expected ({n_states},)")
+        for field, visits in data.demo._asdict().items():
+            if visits.shape != (n_states,):
+                raise ValueError(f"{name}: demo.{field} has shape {visits.shape}, "
+                                 f"expected ({n_states},)")
 
     def evaluate(params, model, hparams):
         """Reward, its policy and occupancy, and the pullback of an occupancy gap to ∇θ."""
         reward, pullback = jax.vjp(
             lambda p: learned_reward(config, p, model.observation_matrix), params)
-        policy, occupancy = policy_and_occupancy(model, reward, hparams)
-        return reward, pullback, policy, occupancy
+        return (reward, pullback) + policy_and_occupancy(model, reward, hparams)
 
     def init(key: jax.Array, data: TabularIRLData, hparams: dict | None = None):
         check_data(data)
@@ -166,20 +178,20 @@ def make_occupancy_matching(name: str, config, sweepable: tuple[str, ...],
         # Under x64 the whole fit runs in float64, parameters included.
         params = jax.tree.map(lambda p: p.astype(dtype), network.init(key, obs))
         hp = {k: v.astype(dtype) for k, v in hparams_from_config(config, sweepable, hparams).items()}
-        _, _, policy, occupancy = evaluate(params, model, hp)
+        _, _, policy, per_step, visits = evaluate(params, model, hp)
         return OccupancyMatchingState(
             params=params, opt_state=optimizer.init(params), hparams=hp,
             converged=jnp.array(False), iterations=jnp.int32(0), policy=policy,
-            occupancy=occupancy.total,
-            acting_policy=tabular.time_marginal_policy(policy, occupancy.per_step),
+            occupancy=visits.total, acting_policy=tabular.time_marginal_policy(policy, per_step),
             observation_codes=observation_codes(obs))
 
     def update(state: OccupancyMatchingState, data: TabularIRLData):
         hp = state.hparams
-        reward, pullback, policy, occupancy = evaluate(state.params, data.model, hp)
-        gap = occupancy.total - data.demo_occupancy.astype(occupancy.total.dtype)
-        (grads,) = pullback(gap.astype(reward.dtype))
-        linf_delta = jnp.max(jnp.abs(gap))
+        reward, pullback, policy, per_step, visits = evaluate(state.params, data.model, hp)
+        demo = jax.tree.map(lambda v: v.astype(reward.dtype), data.demo)
+        gap = visits.decision_steps - demo.decision_steps
+        (grads,) = pullback(gap)
+        linf_delta = jnp.max(jnp.abs(visits.total - demo.total))
         grad_norm = optax.global_norm(grads)
         converged = state.converged | (linf_delta <= hp["linf_eps"]) | (grad_norm <= hp["grad_l2_eps"])
         stopped = converged | (state.iterations >= hp["max_iter"])
@@ -190,8 +202,8 @@ def make_occupancy_matching(name: str, config, sweepable: tuple[str, ...],
         new_state = state.replace(
             params=keep_old(state.params, params), opt_state=keep_old(state.opt_state, opt_state),
             converged=converged, iterations=state.iterations + (~stopped).astype(jnp.int32),
-            policy=policy, occupancy=occupancy.total,
-            acting_policy=tabular.time_marginal_policy(policy, occupancy.per_step))
+            policy=policy, occupancy=visits.total,
+            acting_policy=tabular.time_marginal_policy(policy, per_step))
         metrics = dict(
             linf_delta=linf_delta, grad_norm=grad_norm, loss=jnp.dot(gap, reward),
             weight_norm=optax.global_norm(state.params),

@@ -25,6 +25,7 @@ from flax import struct
 from jaxrl_align.algorithm import Algorithm
 from jaxrl_align.hparams import hparams_from_config
 from jaxrl_align.networks import ActorCritic
+from jaxrl_align.shuffle import permutation
 from jaxrl_align.spaces import space_spec
 
 
@@ -240,7 +241,7 @@ class PPOEngine:
         def epoch(carry, _):
             train, key = carry
             key, perm_key = jax.random.split(key)
-            perm = jax.random.permutation(perm_key, cfg.steps_per_update)
+            perm = permutation(perm_key, cfg.steps_per_update)
             minibatches = jax.tree.map(
                 lambda x: x[perm].reshape((cfg.num_minibatches, -1) + x.shape[1:]), flat)
             train, aux = jax.lax.scan(minibatch_step, train, minibatches)

@@ -1,13 +1,13 @@
 """Throughput benchmark: environment steps/s, PPO env steps/s, BC gradient steps/s, start-up time.
 
     python -m experiments.bench.throughput               # full run (a few minutes on a laptop CPU)
-    python -m experiments.bench.throughput --quick       # smoke mode: tiny sizes, about a minute
+    python -m experiments.bench.throughput --quick       # smoke mode: tiny sizes, compile-bound
 
 Every measurement compiles its program ahead of time (`jax.jit(f).lower(...).compile()`, timed
 apart), runs it once untimed, then times the compiled executable `--repeats` times
 (`jax.block_until_ready` after each) and reports the best and the median. When one call is shorter
-than `MIN_TIMED_S`, a timing chains several calls (each continuing from the last one's state) and
-divides. Throughput is computed from the best time; the median is in the JSON.
+than `Sizes.min_timed_s` (0.2 s), a timing chains several calls (each continuing from the last
+one's state) and divides. Throughput is computed from the best time; the median is in the JSON.
 
 1. `env`:     seals/CartPole-v0 under a uniformly random policy, a `lax.scan` of vmapped `env.step`
               (auto-reset included) with 1, 64 and 4096 parallel environments.
@@ -65,7 +65,8 @@ class BenchFlags:
     out: Path = Path("bench_results/throughput.json")
     """where the JSON is written (atomically)"""
     quick: bool = False
-    """smoke mode: tiny sizes, one short call per timing, targets not checked (about a minute)"""
+    """smoke mode: tiny sizes, one short call per timing, targets not checked; the cold start-up
+    process runs alongside the in-process measurements (compile-bound: a minute or two)"""
     repeats: int = 3
     """timed repetitions of every measurement; the best and the median are reported"""
     cache_dir: Path | None = None
@@ -108,10 +109,7 @@ def time_program(fn: Callable, carry: Any, *consts: Any, repeats: int, min_time:
     compiled = lowered.compile()
     t2 = time.perf_counter()
 
-    def call(carry):
-        carry, aux = compiled(carry, *consts)
-        return carry, aux
-
+    call = lambda carry: compiled(carry, *consts)
     t = time.perf_counter()  # warm-up: the first execution also allocates
     carry, aux = call(carry)
     jax.block_until_ready((carry, aux))
@@ -182,8 +180,9 @@ def bench_env(env, env_params, sizes: Sizes, repeats: int) -> dict[str, dict]:
         init, run = env_program(env, env_params, num_envs, num_steps)
         carry = jax.jit(init)(jax.random.PRNGKey(0))
         timing = time_program(run, carry, repeats=repeats, min_time=sizes.min_timed_s)
+        envs_text = f"{num_envs} env" + ("s" if num_envs > 1 else "")
         rows[f"env_{num_envs}"] = measurement(
-            "env steps, random policy", f"{num_envs} envs x {num_steps} steps", timing,
+            "env steps, random policy", f"{envs_text} x {num_steps} steps", timing,
             work_per_call=num_envs * num_steps, seeds=None, unit="env steps/s")
     return rows
 
@@ -375,14 +374,19 @@ class StartupBench:
             self.cold = StartupProcess(self.cache_dir, self.parent)
             self.overlapped = overlapped
 
+    def close(self) -> None:
+        """Stop a cold start still running (after an error elsewhere) and remove the temporary
+        cache folder."""
+        if self.cold is not None and self.cold.proc.poll() is None:
+            self.cold.proc.kill()
+            self.cold.proc.wait()
+        if self.cache_parent is None:
+            shutil.rmtree(self.parent, ignore_errors=True)
+
     def rows(self) -> dict[str, dict]:
-        try:
-            self.start()
-            results = {"startup_cold_cache": self.cold.result()}
-            results["startup_warm_cache"] = StartupProcess(self.cache_dir, self.parent).result()
-        finally:
-            if self.cache_parent is None:
-                shutil.rmtree(self.parent, ignore_errors=True)
+        self.start()
+        results = {"startup_cold_cache": self.cold.result()}
+        results["startup_warm_cache"] = StartupProcess(self.cache_dir, self.parent).result()
         rows = {}
         for key, r in results.items():
             label = "empty cache" if key == "startup_cold_cache" else "warm cache"
@@ -485,12 +489,16 @@ def main(flags: BenchFlags) -> dict:
     if flags.quick:  # a smoke test: let the slow cold start-up use the other core meanwhile
         startup.start(overlapped=True)
     rows: dict[str, dict] = {}
-    for title, bench in (("environment steps", lambda: bench_env(env, env_params, sizes, flags.repeats)),
-                         ("PPO", lambda: bench_ppo(env, env_params, sizes, flags.repeats)),
-                         ("BC", lambda: bench_bc(env, env_params, sizes, flags.repeats)),
-                         ("start-up", startup.rows)):
-        print(f"[{time.perf_counter() - t0:6.1f}s] {title} ...", flush=True)
-        rows.update(bench())
+    benches = (("environment steps", lambda: bench_env(env, env_params, sizes, flags.repeats)),
+               ("PPO", lambda: bench_ppo(env, env_params, sizes, flags.repeats)),
+               ("BC", lambda: bench_bc(env, env_params, sizes, flags.repeats)),
+               ("start-up", startup.rows))
+    try:
+        for title, bench in benches:
+            print(f"[{time.perf_counter() - t0:6.1f}s] {title} ...", flush=True)
+            rows.update(bench())
+    finally:
+        startup.close()
     for key, row in rows.items():
         row["target"], row["passed"] = check_target(key, row)
         if flags.quick:  # tiny sizes measure dispatch overhead, not throughput
@@ -512,11 +520,12 @@ def main(flags: BenchFlags) -> dict:
               f"{r['interpreter_s']:.2f} + imports {r['imports_s']:.2f} + env/algo make "
               f"{r['env_make_s']:.2f} + compile {r['compile_s']:.2f} + first chunk "
               f"{r['first_chunk_s']:.2f} ({r['env_steps']} env steps); process exit at "
-              f"{r['process_total_s'] or float('nan'):.2f} s; cache files {r['cache_files_before']} -> "
-              f"{r['cache_files_after']}")
+              f"{r['process_total_s'] or float('nan'):.2f} s; cache files "
+              f"{r['cache_files_before']} -> {r['cache_files_after']}")
     m = record["machine"]
-    print(f"{m['jax_backend']} ({m['device_kind']}), {m['cpu_count']} CPUs, jax {m['jax_version']}, "
-          f"load average {m['load_average']}; {record['bench_wall_s']:.0f} s in all"
+    load = ", ".join(f"{x:.1f}" for x in m["load_average"] or [])
+    print(f"{m['jax_backend']} ({m['device_kind']}), {m['cpu_count']} CPUs, "
+          f"jax {m['jax_version']}, load average {load}; {record['bench_wall_s']:.0f} s in all"
           + ("; --quick: targets not checked" if flags.quick else ""))
     path = outputs.write_json(flags.out, record)
     print(f"wrote {path}")

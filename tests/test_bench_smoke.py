@@ -4,9 +4,13 @@ the JSON names every measurement with its numbers filled in; speed is never asse
 import json
 import math
 
+import pytest
+
 from experiments.bench import throughput
 
 
+# Over a minute, almost all of it the deliberately uncached cold start-up compile: `make test-all`.
+@pytest.mark.slow
 def test_quick_bench_writes_every_measurement(tmp_path):
     out = tmp_path / "bench" / "throughput.json"
     record = throughput.main(throughput.BenchFlags(out=out, quick=True, repeats=1,

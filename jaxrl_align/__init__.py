@@ -1,0 +1,1 @@
+"""jaxrl_align: reward learning and imitation learning in JAX."""

@@ -57,9 +57,6 @@ class ActorCritic(nn.Module):
 
     @nn.compact
     def __call__(self, obs):
-        head = MLP(self.hidden, self.act_dim, self.activation, out_scale=0.01, name="actor")(obs)
+        dist = Policy(self.act_dim, self.discrete, self.hidden, self.activation, name="policy")(obs)
         value = MLP(self.hidden, 1, self.activation, out_scale=1.0, name="critic")(obs)[..., 0]
-        if self.discrete:
-            return Categorical(head), value
-        log_std = self.param("log_std", nn.initializers.zeros, (self.act_dim,))
-        return DiagGaussian(head, jnp.broadcast_to(log_std, head.shape)), value
+        return dist, value

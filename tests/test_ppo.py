@@ -7,7 +7,6 @@ import pytest
 
 import envs
 from jaxrl_align import runner
-from jaxrl_align.algorithm import train
 from jaxrl_align.algorithms import ppo
 
 
@@ -53,13 +52,15 @@ def test_ppo_continuous_actions_learn_pendulum():
 def test_vmapped_seed_equals_single_run(cartpole):
     env, params = cartpole
     algo = ppo.make(ppo.PPOConfig(), env, params)
-    run = lambda key: train(algo, key, None, 3)[0].params
+    updates = lambda state: jax.lax.scan(lambda s, _: algo.update(s), state, None, length=3)[0]
     keys = jnp.stack([jax.random.PRNGKey(s) for s in (4, 5)])
-    batched = jax.jit(jax.vmap(run))(keys)
-    single = jax.jit(run)(keys[1])
+    # init and the updates compile as separate programs, as in the runner (see algorithm.train).
+    batched = jax.jit(jax.vmap(updates))(jax.jit(jax.vmap(algo.init))(keys)).params
+    single_run = lambda key: jax.jit(updates)(jax.jit(algo.init)(key)).params
+    single = single_run(keys[1])
     for a, b in zip(jax.tree.leaves(single), jax.tree.leaves(batched)):
         np.testing.assert_allclose(a, b[1], rtol=1e-4, atol=1e-5)
-    again = jax.jit(run)(keys[1])
+    again = single_run(keys[1])
     for a, b in zip(jax.tree.leaves(single), jax.tree.leaves(again)):
         np.testing.assert_array_equal(a, b)
 

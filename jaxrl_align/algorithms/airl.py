@@ -31,11 +31,13 @@ class AIRLConfig(adversarial.AdversarialConfig):
     """hidden widths of the potential Φ"""
     shaping_discount: float = 0.99
     """γ of the shaping term (imitation: 0.99, not tied to the RL discount)"""
+    reward_use_action: bool = True
+    """g sees the action (imitation's default); False gives the paper's state-only g(s)"""
 
 
 def reward_net(config: AIRLConfig, spec: SpaceSpec) -> ShapedRewardNet:
     return ShapedRewardNet(spec, config.reward_hidden, config.potential_hidden,
-                           config.shaping_discount)
+                           config.shaping_discount, use_action=config.reward_use_action)
 
 
 def make(config: AIRLConfig, env, env_params) -> Algorithm:

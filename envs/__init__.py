@@ -22,9 +22,11 @@ from envs.classic_control import (
     make_mountain_car,
 )
 from envs.cliff_world import SEALS_SIZES, cliff_world_id, make_cliff_world
+from envs.diagnostics import DIAGNOSTIC_ENVS
 from envs.random_transition import make_random_transition, random_mdp_params
 from envs.reference_returns import (
     REFERENCE_RETURNS,
+    policy_returns,
     random_policy_returns,
     reference_returns,
 )
@@ -86,6 +88,8 @@ def _register_seals_envs() -> None:
                 ),
             )
     register("seals/Random-v0", make_random_transition)
+    for env_id, factory in DIAGNOSTIC_ENVS.items():
+        register(env_id, factory)
 
 
 _register_seals_envs()
@@ -105,6 +109,7 @@ __all__ = [
     "horizon",
     "is_tabular",
     "make",
+    "policy_returns",
     "random_mdp_params",
     "random_policy_returns",
     "reference_returns",

@@ -1,8 +1,15 @@
 """Returns of reference policies for normalised scores (x - random) / (expert - random).
 
-"random" is the mean undiscounted return of the uniformly random policy, measured with
-`random_policy_returns(env, params, jax.random.key(0), 100_000)` (averaged in float64)
-and rounded to 2 decimals; tests/test_envs.py checks it against a fresh measurement.
+"random" is the uniformly random policy, "expert" an optimal (or, where no optimum is
+known, a trained) policy. `python -m experiments.reference_returns` prints this table,
+and with `--measure` derives every value again the way it was derived here:
+
+- tabular tasks: exactly, on the model (the expert by finite-horizon value iteration);
+- closed forms (`envs.diagnostics.experts.CLOSED_FORM_RETURNS`), where they exist;
+- otherwise the mean over 10^6 Monte Carlo episodes (seed 0), rounded to 2 decimals;
+  the 95% interval is given next to each such value.
+
+tests/test_envs.py and tests/test_diagnostics.py check them against fresh derivations.
 """
 
 from functools import partial
@@ -16,6 +23,19 @@ REFERENCE_RETURNS: dict[str, dict[str, float]] = {
     # No random episode out of 10^5 reached the goal. The expert value is provisional:
     # the lead will replace it with the measured return of the PPO expert.
     "seals/MountainCar-v0": {"random": -200.0, "expert": -100.0},
+    # The diagnostic tasks (envs.diagnostics). Exact unless marked "MC +-" (the 95%
+    # half-width of the Monte Carlo mean).
+    "seals/Branching-v0": {"random": 2.0**-10, "expert": 1.0},
+    "seals/EarlyTermNeg-v0": {"random": -3.875, "expert": -2.0},
+    "seals/EarlyTermPos-v0": {"random": 3.875, "expert": 10.0},
+    "seals/InitShiftTrain-v0": {"random": 0.25, "expert": 2.0},
+    "seals/InitShiftTest-v0": {"random": 0.0, "expert": 2.0},
+    "seals/LargestSum-v0": {"random": 0.5, "expert": 1.0},
+    "seals/NoisyObs-v0": {"random": 0.32, "expert": 11.0},  # random: MC +-0.0015
+    "seals/Parabola-v0": {"random": -325.54, "expert": 0.0},  # random: MC +-0.12
+    "seals/ProcGoal-v0": {"random": -207.58, "expert": -55.0},  # random: MC +-0.08
+    "seals/RiskyPath-v0": {"random": -97.9375, "expert": 3.0},
+    "seals/Sort-v0": {"random": 0.25, "expert": 193 / 24},  # random: MC +-0.0032
 }
 
 
@@ -31,26 +51,39 @@ def reference_returns(env_id: str) -> tuple[float, float]:
     return returns["random"], returns["expert"]
 
 
-@partial(jax.jit, static_argnames=("env", "n_episodes"))
-def random_policy_returns(env, params, key: jax.Array, n_episodes: int) -> jax.Array:
-    """[n_episodes] returns of the uniformly random policy, each over
-    `params.max_steps_in_episode` steps (our seals envs never end earlier). Average
-    them on the host in float64: a float32 sum of 10^5 returns loses the decimals."""
-    n_actions = env.action_space(params).n
+def policy_returns(env, params, policy, key: jax.Array, n_episodes: int) -> jax.Array:
+    """[n_episodes] undiscounted returns of `policy(key, obs) -> action`, each summed
+    until its episode ends (terminated or truncated; the time limit bounds it).
+    Traceable: jit it around the call. Average the returns on the host in float64:
+    a float32 sum of 10^5 returns loses the decimals."""
 
     def episode_return(key):
         key_reset, key_steps = jax.random.split(key)
-        _, state = env.reset(key_reset, params)
+        obs, state = env.reset(key_reset, params)
 
         def step(carry, key):
-            state, ret = carry
+            obs, state, ret, running = carry
             key_action, key_step = jax.random.split(key)
-            action = jax.random.randint(key_action, (), 0, n_actions)
-            _, state, reward, _, _, _ = env.step(key_step, state, action, params)
-            return (state, ret + reward), None
+            action = policy(key_action, obs)
+            obs, state, reward, terminated, truncated, _ = env.step(
+                key_step, state, action, params
+            )
+            ret = ret + jnp.where(running, reward, 0.0)
+            running = running & ~(terminated | truncated)
+            return (obs, state, ret, running), None
 
         keys = jax.random.split(key_steps, params.max_steps_in_episode)
-        (_, ret), _ = jax.lax.scan(step, (state, jnp.float32(0.0)), keys)
+        carry = (obs, state, jnp.float32(0.0), jnp.array(True))
+        (_, _, ret, _), _ = jax.lax.scan(step, carry, keys)
         return ret
 
     return jax.vmap(episode_return)(jax.random.split(key, n_episodes))
+
+
+@partial(jax.jit, static_argnames=("env", "n_episodes"))
+def random_policy_returns(env, params, key: jax.Array, n_episodes: int) -> jax.Array:
+    """[n_episodes] returns of the uniformly random policy (see `policy_returns`)."""
+    space = env.action_space(params)
+    return policy_returns(
+        env, params, lambda key, obs: space.sample(key), key, n_episodes
+    )

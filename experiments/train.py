@@ -4,6 +4,8 @@
     python -m experiments.train bc --demos runs/quickstart/demos.npz --seeds 8 --out runs/bc
     python -m experiments.train gail --demos runs/quickstart/demos.npz --seeds 8
     python -m experiments.train airl --demos runs/quickstart/demos.npz --seeds 8
+    python -m experiments.train mce_irl --env seals/CliffWorld7x4-v0 --mce-irl.hidden 32 32
+    python -m experiments.train maxent_irl --env seals/RiskyPath-v0 --expert-episodes 100
 
 Writes config.json, results.json, metrics.jsonl and learning_curve.png to --out (AIRL also
 writes its transferable reward g: reward.msgpack + reward.json).
@@ -19,7 +21,7 @@ import tyro
 from experiments.common import (RunFlags, UsageError, check_flags, exit_on_usage_error,
                                 make_env, reference_returns_or_none, results_table, seed_list,
                                 setup_jax)
-from jaxrl_align.algorithms import airl, bc, gail, ppo
+from jaxrl_align.algorithms import airl, bc, gail, maxent_irl, mce_irl, ppo
 
 Flags = tyro.conf.OmitArgPrefixes[RunFlags]
 
@@ -78,7 +80,81 @@ class AIRLCommand:
         return airl.make(self.airl, env, env_params), self.airl.ppo.num_updates
 
 
-COMMANDS = {"ppo": PPOCommand, "bc": BCCommand, "gail": GAILCommand, "airl": AIRLCommand}
+def tabular_irl_data(command, env, env_params, discount: float) -> mce_irl.TabularIRLData:
+    """The demonstrations of a tabular IRL command: a demonstrations file, or the env's own
+    soft-optimal expert (its exact occupancy, or --expert-episodes sampled episodes)."""
+    from jaxrl_align import demos as demos_io
+    from jaxrl_align import tabular
+
+    n_states = env_params.transition.shape[0]
+    if command.demos_file is not None:
+        trajs, _ = demos_io.load_demos(command.demos_file, env=env, env_params=env_params,
+                                       env_id=command.run.env)
+        visits = tabular.visits_from_trajectories(trajs, n_states, discount,
+                                                  env_params.observation_matrix)
+        return mce_irl.TabularIRLData(env_params, visits)
+    if command.expert_episodes < 0:
+        raise UsageError(f"--expert-episodes: expected 0 (exact occupancy) or a positive "
+                         f"number of episodes, got {command.expert_episodes}")
+    expert = tabular.soft_value_iteration(env_params, env_params.reward, discount).policy
+    if command.expert_episodes == 0:
+        visits = tabular.visits_from_occupancy(
+            tabular.occupancy_measures(env_params, expert, discount), discount)
+    else:
+        trajs = tabular.sample_trajectories(jax.random.PRNGKey(command.run.first_seed),
+                                            env_params, expert, command.expert_episodes)
+        visits = tabular.visits_from_trajectories(trajs, n_states, discount)
+    return mce_irl.TabularIRLData(env_params, visits)
+
+
+def require_tabular(env, env_id: str) -> None:
+    import envs
+
+    if not envs.is_tabular(env):
+        raise UsageError(f"--env {env_id}: tabular IRL needs an env with an exact model "
+                         "(seals/CliffWorld*, seals/Random-v0, seals/RiskyPath-v0, ...)")
+
+
+@dataclass(frozen=True)
+class MCEIRLCommand:
+    """MCE IRL on a tabular env, from its soft-optimal expert or a demonstrations file."""
+
+    demos_file: Path | None = None
+    """demonstrations (.npz, see jaxrl_align.demos); default: the env's soft-optimal expert"""
+    expert_episodes: int = 0
+    """without --demos-file: 0 fits the expert's exact occupancy, N > 0 N sampled episodes"""
+    run: Flags = field(default_factory=RunFlags)
+    mce_irl: mce_irl.MCEIRLConfig = field(default_factory=mce_irl.MCEIRLConfig)
+
+    def build(self, env, env_params):
+        require_tabular(env, self.run.env)
+        return mce_irl.make(self.mce_irl, env, env_params), self.mce_irl.max_iter
+
+    def tabular_data(self, env, env_params):
+        return tabular_irl_data(self, env, env_params, self.mce_irl.discount)
+
+
+@dataclass(frozen=True)
+class MaxEntIRLCommand:
+    """Non-causal MaxEnt IRL (Ziebart 2008) on a tabular env, the contrast to mce_irl."""
+
+    demos_file: Path | None = None
+    """demonstrations (.npz, see jaxrl_align.demos); default: the env's soft-optimal expert"""
+    expert_episodes: int = 0
+    """without --demos-file: 0 fits the expert's exact occupancy, N > 0 N sampled episodes"""
+    run: Flags = field(default_factory=RunFlags)
+    maxent_irl: maxent_irl.MaxEntIRLConfig = field(default_factory=maxent_irl.MaxEntIRLConfig)
+
+    def build(self, env, env_params):
+        require_tabular(env, self.run.env)
+        return maxent_irl.make(self.maxent_irl, env, env_params), self.maxent_irl.max_iter
+
+    def tabular_data(self, env, env_params):
+        return tabular_irl_data(self, env, env_params, 1.0)
+
+
+COMMANDS = {"ppo": PPOCommand, "bc": BCCommand, "gail": GAILCommand, "airl": AIRLCommand,
+            "mce_irl": MCEIRLCommand, "maxent_irl": MaxEntIRLCommand}
 
 
 def prepare(command):
@@ -91,7 +167,9 @@ def prepare(command):
     env, env_params = make_env(flags.env)
     algo, num_updates = command.build(env, env_params)
     data = None
-    if hasattr(command, "demos"):
+    if hasattr(command, "tabular_data"):
+        data = command.tabular_data(env, env_params)
+    elif hasattr(command, "demos"):
         trajs, _ = demos_io.load_demos(command.demos, env=env, env_params=env_params,
                                        env_id=flags.env)
         data = demos_io.demo_transitions(trajs)

@@ -12,6 +12,10 @@ handling), on the arrays of `envs.TabularParams` (`transition` [S, A, S], `initi
   discounted total Σ_{t=0}^{H} γ^t D[t] counts the final state too, so it sums to H + 1
   (undiscounted) or (1 − γ^{H+1}) / (1 − γ).
 
+Demonstrations become `StateVisits`, the same discounted counts split into the decision steps
+and the final state (see `StateVisits` for why), from an occupancy measure, from trajectories or
+from transitions.
+
 Everything runs in float64 when `jax_enable_x64` is on and in float32 otherwise: inputs (float32
 in `TabularParams`) are cast to the default float type. Terminal states are not modelled (as in
 imitation, which supports fixed horizons only).
@@ -27,10 +31,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl_align.types import Trajectories, Transitions
-
-# Horizons are short and each step is a handful of small ops, so the per-iteration overhead of
-# an XLA while loop dominates unless the scans are unrolled.
-SCAN_UNROLL = 1
 
 
 def float_dtype():
@@ -65,9 +65,8 @@ def soft_value_iteration(model, reward: jax.Array, discount=1.0) -> SoftValues:
         return value, (value, q_value)
 
     # V after the last decision is 0, which makes Q[H−1] = r without a special case.
-    _, (value, q_value) = jax.lax.scan(
-        backup, jnp.zeros(n_states, dtype), None, length=model.max_steps_in_episode,
-        reverse=True, unroll=SCAN_UNROLL)
+    _, (value, q_value) = jax.lax.scan(backup, jnp.zeros(n_states, dtype), None,
+                                       length=model.max_steps_in_episode, reverse=True)
     return SoftValues(value, q_value, jnp.exp(q_value - value[..., None]))
 
 
@@ -88,7 +87,7 @@ def occupancy_measures(model, policy: jax.Array, discount=1.0) -> Occupancy:
         next_dist = (state_dist[:, None] * policy_t).reshape(-1) @ transition
         return next_dist, next_dist
 
-    _, later = jax.lax.scan(forward, initial, policy, unroll=SCAN_UNROLL)
+    _, later = jax.lax.scan(forward, initial, policy)
     per_step = jnp.concatenate([initial[None], later])
     weights = jnp.asarray(discount, dtype) ** jnp.arange(horizon + 1, dtype=dtype)
     return Occupancy(per_step, weights @ per_step)
@@ -120,26 +119,50 @@ def state_indices(observations: jax.Array, observation_matrix: jax.Array | None)
     return jnp.argmin(distance, axis=-1).astype(jnp.int32)
 
 
-def occupancy_from_trajectories(trajs: Trajectories, n_states: int, discount=1.0,
-                                observation_matrix: jax.Array | None = None) -> jax.Array:
-    """[S] discounted state counts per episode, final state included: imitation's
+class StateVisits(NamedTuple):
+    """A demonstrator's discounted state visits, split where the MCE IRL gradient needs it.
+
+    `total` is imitation's demonstration occupancy. The final state s_H is counted there but
+    its reward is never planned for (Q[H−1] = r), so the gradient of the demonstrations'
+    log-likelihood only involves the decision steps; keeping the two parts apart lets the
+    algorithms use the exact gradient and still report imitation's L∞ error.
+    """
+
+    decision_steps: jax.Array  # [S] Σ_{t<H} γ^t 1[s_t = s]: states the demonstrator acted in
+    final_state: jax.Array  # [S] γ^H 1[s_H = s]: the state each episode ended in
+
+    @property
+    def total(self) -> jax.Array:
+        return self.decision_steps + self.final_state
+
+
+def visits_from_occupancy(occupancy: Occupancy, discount=1.0) -> StateVisits:
+    """The exact visits of a policy from its `occupancy_measures`."""
+    horizon = occupancy.per_step.shape[0] - 1
+    final_state = jnp.asarray(discount, occupancy.total.dtype) ** horizon * occupancy.per_step[-1]
+    return StateVisits(occupancy.total - final_state, final_state)
+
+
+def visits_from_trajectories(trajs: Trajectories, n_states: int, discount=1.0,
+                             observation_matrix: jax.Array | None = None) -> StateVisits:
+    """Discounted state counts per episode, final state included: imitation's
     `_set_demo_from_trajectories`, Σ_episodes Σ_{t=0}^{length} γ^t 1[s_t = s] / N.
     Padding after an episode's end is ignored."""
     dtype = float_dtype()
     states = state_indices(trajs.obs, observation_matrix)  # [N, T+1]
     steps = jnp.arange(states.shape[1])
-    observed = steps[None, :] <= trajs.lengths[:, None]
-    weights = jnp.where(observed, jnp.asarray(discount, dtype) ** steps.astype(dtype), 0)
-    counts = jnp.zeros(n_states, dtype).at[states].add(weights)
-    return counts / states.shape[0]
+    weights = jnp.asarray(discount, dtype) ** steps.astype(dtype) / states.shape[0]
+    count = lambda mask: jnp.zeros(n_states, dtype).at[states].add(jnp.where(mask, weights, 0))
+    lengths = trajs.lengths[:, None]
+    return StateVisits(count(steps[None, :] < lengths), count(steps[None, :] == lengths))
 
 
-def occupancy_from_transitions(transitions: Transitions, n_states: int, horizon: int,
-                               episode_end: jax.Array | None = None,
-                               observation_matrix: jax.Array | None = None) -> jax.Array:
-    """[S] undiscounted state counts of flat transitions, imitation's `_set_demo_from_obs`:
-    every `obs`, plus the `next_obs` of each episode's last transition (it appears nowhere else),
-    scaled to sum to H + 1.
+def visits_from_transitions(transitions: Transitions, n_states: int, horizon: int,
+                            episode_end: jax.Array | None = None,
+                            observation_matrix: jax.Array | None = None) -> StateVisits:
+    """Undiscounted state counts of flat transitions, imitation's `_set_demo_from_obs`: every
+    `obs`, plus the `next_obs` of each episode's last transition (it appears nowhere else),
+    scaled so that the total sums to H + 1.
 
     `episode_end` marks those last transitions; it defaults to `transitions.terminated`, right
     for seals' tabular envs, whose horizon is a termination. For an env whose horizon is a
@@ -150,9 +173,10 @@ def occupancy_from_transitions(transitions: Transitions, n_states: int, horizon:
     ends = transitions.terminated if episode_end is None else episode_end
     states = state_indices(transitions.obs, observation_matrix)
     final_states = state_indices(transitions.next_obs, observation_matrix)
-    counts = (jnp.zeros(n_states, dtype).at[states].add(1)
-              .at[final_states].add(jnp.asarray(ends, dtype)))
-    return counts * (horizon + 1) / jnp.sum(counts)
+    decision_steps = jnp.zeros(n_states, dtype).at[states].add(1)
+    final_state = jnp.zeros(n_states, dtype).at[final_states].add(jnp.asarray(ends, dtype))
+    scale = (horizon + 1) / (jnp.sum(decision_steps) + jnp.sum(final_state))
+    return StateVisits(decision_steps * scale, final_state * scale)
 
 
 def sample_trajectories(key: jax.Array, model, policy: jax.Array,

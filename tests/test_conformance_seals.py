@@ -5,15 +5,19 @@ over a few thousand transitions; the JAX side is one vmapped call per env.
 """
 
 import operator
-import warnings
 
-import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import seals  # noqa: F401  (registers the seals/* ids with gymnasium)
 from seals.diagnostics.random_trans import RandomTransitionEnv
+from seals_conformance import (
+    assert_same_space,
+    batched_step,
+    make_seals,
+    run_episodes,
+    uniform_policy,
+)
 
 import envs
 from envs.tabular import TabularState
@@ -23,28 +27,6 @@ CLASSIC_IDS = ["seals/CartPole-v0", "seals/MountainCar-v0"]
 TABULAR_IDS = [i for i in envs.registered_ids() if i.startswith("seals/CliffWorld")] + [
     "seals/Random-v0"
 ]
-
-
-def make_seals(env_id: str) -> gym.Env:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # gymnasium's passive env checker
-        env = gym.make(env_id)
-    env.reset(seed=0)
-    return env
-
-
-def assert_same_space(ours, theirs: gym.Space):
-    if isinstance(theirs, gym.spaces.Discrete):
-        assert ours.n == theirs.n
-        return
-    assert tuple(ours.shape) == theirs.shape
-    assert np.dtype(ours.dtype) == theirs.dtype
-    np.testing.assert_array_equal(
-        np.broadcast_to(np.asarray(ours.low, theirs.dtype), theirs.shape), theirs.low
-    )
-    np.testing.assert_array_equal(
-        np.broadcast_to(np.asarray(ours.high, theirs.dtype), theirs.shape), theirs.high
-    )
 
 
 @pytest.mark.parametrize("env_id", CLASSIC_IDS + TABULAR_IDS)
@@ -60,12 +42,6 @@ def test_spaces_and_horizon(env_id):
         # not in a TimeLimit wrapper.
         assert theirs.spec.max_episode_steps is None
         assert theirs.unwrapped.horizon == params.max_steps_in_episode
-
-
-def batched_step(env, params, keys, states, actions):
-    return jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))(
-        keys, states, actions, params
-    )
 
 
 # ---------------------------------------------------------------- classic control
@@ -141,44 +117,6 @@ def test_mountain_car_transitions_match_seals():
         reached_goal.append(terminated)
     np.testing.assert_array_equal(np.asarray(our_state.absorbed), reached_goal)
     assert 0 < np.mean(reached_goal) < 1
-
-
-def run_episodes(env, params, key, n_episodes, policy):
-    """Resets and steps `n_episodes` episodes of `params.max_steps_in_episode` steps
-    in one compiled call. Returns, with a leading episode axis, the first observation
-    and per step: the state before the step, the action and what `env.step` returned."""
-
-    def episode(key):
-        key_reset, key_steps = jax.random.split(key)
-        first_obs, first_state = env.reset(key_reset, params)
-
-        def step(state, key):
-            key_policy, key_step = jax.random.split(key)
-            action = policy(key_policy, env.get_obs(state, params))
-            obs, next_state, reward, terminated, truncated, info = env.step(
-                key_step, state, action, params
-            )
-            record = (
-                state,
-                action,
-                obs,
-                info["final_observation"],
-                reward,
-                terminated,
-                truncated,
-            )
-            return next_state, record
-
-        keys = jax.random.split(key_steps, params.max_steps_in_episode)
-        _, record = jax.lax.scan(step, first_state, keys)
-        return first_obs, record
-
-    episodes = jax.jit(jax.vmap(episode))(jax.random.split(key, n_episodes))
-    return jax.tree.map(np.asarray, episodes)
-
-
-def uniform_policy(n_actions):
-    return lambda key, obs: jax.random.randint(key, (), 0, n_actions)
 
 
 def test_cartpole_episodes_match_seals():

@@ -68,9 +68,8 @@ def trajectory_log_partition(model, reward: jax.Array) -> tabular.SoftValues:
         value = jax.nn.logsumexp(q_value, axis=1)
         return value, (value, q_value)
 
-    _, (value, q_value) = jax.lax.scan(
-        backup, jnp.zeros(transition.shape[0], dtype), None,
-        length=model.max_steps_in_episode, reverse=True, unroll=tabular.SCAN_UNROLL)
+    _, (value, q_value) = jax.lax.scan(backup, jnp.zeros(transition.shape[0], dtype), None,
+                                       length=model.max_steps_in_episode, reverse=True)
     return tabular.SoftValues(value, q_value, jnp.exp(q_value - value[..., None]))
 
 
@@ -90,8 +89,7 @@ def trajectory_occupancy(model, reward: jax.Array) -> tuple[jax.Array, tabular.O
         log_next = next_value + jax.nn.logsumexp(log_weight[:, None], axis=0, b=successors)
         return log_next, log_next
 
-    _, log_later = jax.lax.scan(forward, log_initial, (soft.value, next_values),
-                                unroll=tabular.SCAN_UNROLL)
+    _, log_later = jax.lax.scan(forward, log_initial, (soft.value, next_values))
     per_step = jnp.exp(jnp.concatenate([log_initial[None], log_later]))
     return soft.policy, tabular.Occupancy(per_step, jnp.sum(per_step, axis=0))
 

@@ -20,8 +20,8 @@ state apart.
 Stopping rules are imitation's: a run stops once ‖D_demo − D_θ‖∞ ≤ linf_eps, or the gradient's
 L2 norm ≤ grad_l2_eps, or after max_iter steps. Under `vmap` a run cannot leave the loop on its
 own, so every run keeps being updated, but from the update at which it met a rule on, its
-parameters and optimiser state are frozen. `converged` (a tolerance was met) and `iterations`
-(gradient steps taken) are in the state and in the metrics.
+parameters are frozen (masked), and so are the policy and occupancy they give. `converged` (a
+tolerance was met) and `iterations` (gradient steps taken) are in the state and the metrics.
 
 Discount: imitation's `_train_step` calls `mce_occupancy_measures(..., discount=γ)` without a
 policy, which plans with discount 1, so it fits the γ-discounted occupancy of an *undiscounted*
@@ -93,7 +93,7 @@ class OccupancyMatchingState:
     # initial reward); once a run has stopped, of its final reward.
     policy: jax.Array  # [H, S, A]
     occupancy: jax.Array  # [S] Σ_{t=0}^{H} γ^t D[t], imitation's (final state included)
-    acting_policy: jax.Array  # [S, A] the time marginal of `policy`, for `act`
+    state_dist: jax.Array  # [H+1, S] D[t, s] of `policy`, for `act`'s time marginal
     observation_codes: jax.Array  # [S, K] what `act` matches an observation against
 
 
@@ -177,12 +177,13 @@ def make_occupancy_matching(name: str, config, sweepable: tuple[str, ...],
         obs = model.observation_matrix.astype(dtype)
         # Under x64 the whole fit runs in float64, parameters included.
         params = jax.tree.map(lambda p: p.astype(dtype), network.init(key, obs))
-        hp = {k: v.astype(dtype) for k, v in hparams_from_config(config, sweepable, hparams).items()}
+        hp = jax.tree.map(lambda v: v.astype(dtype),
+                          hparams_from_config(config, sweepable, hparams))
         _, _, policy, per_step, visits = evaluate(params, model, hp)
         return OccupancyMatchingState(
             params=params, opt_state=optimizer.init(params), hparams=hp,
             converged=jnp.array(False), iterations=jnp.int32(0), policy=policy,
-            occupancy=visits.total, acting_policy=tabular.time_marginal_policy(policy, per_step),
+            occupancy=visits.total, state_dist=per_step,
             observation_codes=observation_codes(obs))
 
     def update(state: OccupancyMatchingState, data: TabularIRLData):
@@ -192,21 +193,25 @@ def make_occupancy_matching(name: str, config, sweepable: tuple[str, ...],
         gap = visits.decision_steps - demo.decision_steps
         (grads,) = pullback(gap)
         linf_delta = jnp.max(jnp.abs(visits.total - demo.total))
-        grad_norm = optax.global_norm(grads)
-        converged = state.converged | (linf_delta <= hp["linf_eps"]) | (grad_norm <= hp["grad_l2_eps"])
+        grad_norm = optax.tree.norm(grads)
+        converged = (state.converged | (linf_delta <= hp["linf_eps"])
+                     | (grad_norm <= hp["grad_l2_eps"]))
         stopped = converged | (state.iterations >= hp["max_iter"])
 
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, jax.tree.map(lambda u: -hp["lr"] * u, updates))
-        keep_old = lambda old, new: jax.tree.map(lambda o, n: jnp.where(stopped, o, n), old, new)
+        # Stopping is sticky, so freezing the parameters freezes the result; the optimiser's
+        # moments may drift on, unread. (Masking them as well cost ~35 µs a step on CPU: XLA
+        # then ran the scans on a second thread.)
         new_state = state.replace(
-            params=keep_old(state.params, params), opt_state=keep_old(state.opt_state, opt_state),
+            params=jax.tree.map(lambda old, new: jnp.where(stopped, old, new), state.params,
+                                params),
+            opt_state=opt_state,
             converged=converged, iterations=state.iterations + (~stopped).astype(jnp.int32),
-            policy=policy, occupancy=visits.total,
-            acting_policy=tabular.time_marginal_policy(policy, per_step))
+            policy=policy, occupancy=visits.total, state_dist=per_step)
         metrics = dict(
             linf_delta=linf_delta, grad_norm=grad_norm, loss=jnp.dot(gap, reward),
-            weight_norm=optax.global_norm(state.params),
+            weight_norm=optax.tree.norm(state.params),
             converged=converged.astype(jnp.float32),
             iterations=new_state.iterations.astype(jnp.float32))
         return new_state, metrics
@@ -215,7 +220,10 @@ def make_occupancy_matching(name: str, config, sweepable: tuple[str, ...],
             deterministic: bool = True):
         if not jnp.issubdtype(obs.dtype, jnp.integer):
             obs = observation_codes(obs.astype(state.observation_codes.dtype))
-        probs = state.acting_policy[tabular.state_indices(obs, state.observation_codes)]
+        s = tabular.state_indices(obs, state.observation_codes)
+        # The time marginal of one state only: O(H·A) per call, nothing extra in `update`.
+        probs = tabular.time_marginal_policy(state.policy[:, s, None],
+                                             state.state_dist[:, s, None])[0]
         if deterministic:
             return jnp.argmax(probs)
         return jax.random.categorical(key, jnp.log(probs))

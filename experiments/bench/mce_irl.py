@@ -1,0 +1,191 @@
+"""MCE IRL benchmark: time per iteration on CliffWorld, and MDP-iterations per second over a
+batch of random MDPs, compile time apart.
+
+    python -m experiments.bench.mce_irl            # full run (a few minutes on a laptop CPU)
+    python -m experiments.bench.mce_irl --quick    # smoke mode: short timings, targets unchecked
+
+One iteration is one `update`: the reward net on the observation matrix, soft value iteration,
+the forward occupancy pass, the gradient and an Adam step (and the stopping-rule bookkeeping).
+Each timing is a `lax.scan` of many iterations inside one compiled call, divided by their
+number (`throughput.time_program`: compiled ahead of time, run once untimed, then the best of
+`--repeats` timings). Stopping tolerances are 0, so no run freezes.
+
+"MLP-256" is a reward net with one hidden layer of 256 ReLU units; one row also times two such
+layers. The observations of `seals/CliffWorld{W}x{H}-v0` are one-hot, so the first layer of a
+100x20 net is 2000 x 256.
+
+Targets (issue 5, on a 2-core CPU): one iteration with an MLP-256 reward on CliffWorld 7x4,
+horizon 40, in at most 0.1 ms (imitation's PyTorch MCE IRL takes 4.1 to 4.6 ms there); and 256
+random MDPs of that size in one call give at least as many MDP-iterations per second as one.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from experiments.bench.throughput import machine_info, measurement, time_program
+
+IMITATION_MS_PER_ITERATION = (4.1, 4.6)  # PyTorch imitation, CliffWorld 7x4, H 40, MLP-256
+TARGET_S_PER_ITERATION = 1e-4
+
+
+@dataclass(frozen=True)
+class BenchFlags:
+    out: Path = Path("bench_results/mce_irl.json")
+    """where the JSON is written (atomically)"""
+    quick: bool = False
+    """smoke mode: few iterations per timing, targets not checked"""
+    repeats: int = 5
+    """timed repetitions of every measurement; the best and the median are reported"""
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    width: int | None  # CliffWorld width, or None for random MDPs
+    height: int | None
+    horizon: int
+    hidden: tuple[int, ...]
+    num_mdps: int = 1
+    iterations: int = 200  # per compiled call (full mode)
+
+
+RANDOM_STATES, RANDOM_ACTIONS = 28, 4  # the size of CliffWorld 7x4
+
+CASES = (
+    Case("cliff7x4_h40_mlp256", 7, 4, 40, (256,), iterations=2000),
+    Case("cliff7x4_h40_linear", 7, 4, 40, (), iterations=2000),
+    Case("cliff7x4_h40_mlp256x256", 7, 4, 40, (256, 256), iterations=500),
+    Case("cliff7x4_mlp256", 7, 4, 9, (256,), iterations=5000),
+    Case("cliff15x6_mlp256", 15, 6, 18, (256,), iterations=1000),
+    Case("cliff100x20_mlp256", 100, 20, 110, (256,), iterations=3),
+    Case("cliff100x20_linear", 100, 20, 110, (), iterations=3),
+    Case("random_1_mdp_h40_mlp256", None, None, 40, (256,), iterations=2000),
+    Case("random_256_mdps_h40_mlp256", None, None, 40, (256,), num_mdps=256, iterations=20),
+)
+
+
+def problem(case: Case):
+    """(algorithm, batched data [num_mdps, ...]) with exact expert demonstrations."""
+    import envs
+    from envs.cliff_world import cliff_world_params
+    from jaxrl_align import tabular
+    from jaxrl_align.algorithms import mce_irl
+
+    if case.width is None:
+        keys = jax.random.split(jax.random.PRNGKey(0), case.num_mdps)
+        models = jax.jit(jax.vmap(lambda k: envs.random_mdp_params(
+            k, RANDOM_STATES, RANDOM_ACTIONS, 2, case.horizon, None)))(keys)
+    else:
+        model = cliff_world_params(width=case.width, height=case.height, horizon=case.horizon,
+                                   use_xy_obs=False)
+        models = jax.tree.map(lambda x: np.broadcast_to(x, (case.num_mdps,) + x.shape), model)
+
+    @jax.jit
+    @jax.vmap
+    def expert_data(model):
+        policy = tabular.soft_value_iteration(model, model.reward).policy
+        visits = tabular.visits_from_occupancy(tabular.occupancy_measures(model, policy))
+        return mce_irl.TabularIRLData(model, visits)
+
+    one_model = jax.tree.map(lambda x: x[0], models)
+    config = mce_irl.MCEIRLConfig(hidden=case.hidden, linf_eps=0.0, grad_l2_eps=0.0,
+                                  max_iter=2**30)
+    return mce_irl.make(config, None, one_model), expert_data(models)
+
+
+def bench_case(case: Case, quick: bool, repeats: int) -> dict:
+    algo, data = problem(case)
+    iterations = max(1, case.iterations // 20) if quick else case.iterations
+    keys = jax.random.split(jax.random.PRNGKey(0), case.num_mdps)
+
+    def one_mdp(state, mdp_data):
+        state, metrics = jax.lax.scan(lambda s, _: algo.update(s, mdp_data), state, None,
+                                      length=iterations)
+        # The last metrics stay an output, so that XLA cannot drop their computation.
+        return state, jax.tree.map(lambda m: m[-1], metrics)
+
+    if case.num_mdps == 1:  # the plain program a single run compiles, without a batch axis
+        data = jax.tree.map(lambda x: x[0], data)
+        run, states = one_mdp, jax.jit(algo.init)(keys[0], data)
+    else:
+        run, states = jax.vmap(one_mdp), jax.jit(jax.vmap(algo.init))(keys, data)
+    timing = time_program(run, states, data, repeats=repeats, min_time=0.0 if quick else 0.5)
+    size = (f"CliffWorld {case.width}x{case.height}" if case.width else
+            f"random MDPs {RANDOM_STATES} states x {RANDOM_ACTIONS} actions")
+    net = "x".join(map(str, case.hidden)) or "linear"
+    row = measurement(
+        "MCE IRL iterations", f"{size}, H {case.horizon}, reward {net}, {case.num_mdps} MDP(s) "
+        f"x {iterations} iterations", timing, work_per_call=case.num_mdps * iterations,
+        seeds=case.num_mdps, unit="MDP-iterations/s")
+    row["s_per_iteration"] = timing["run_s"] / iterations
+    row["s_per_iteration_median"] = timing["run_s_median"] / iterations
+    return row
+
+
+def check_targets(rows: dict) -> None:
+    single = rows["cliff7x4_h40_mlp256"]
+    single["target"] = f"<= {TARGET_S_PER_ITERATION * 1e3:g} ms/iteration"
+    single["passed"] = single["s_per_iteration"] <= TARGET_S_PER_ITERATION
+    batch, alone = rows["random_256_mdps_h40_mlp256"], rows["random_1_mdp_h40_mlp256"]
+    batch["target"] = ">= MDP-iterations/s of 1 MDP"
+    batch["passed"] = batch["throughput_total"] >= alone["throughput_total"]
+    for row in rows.values():
+        row.setdefault("target", "-")
+        row.setdefault("passed", None)
+
+
+def format_table(rows: dict) -> str:
+    header = ("measurement", "compile s", "ms/iteration", "MDP-iter/s", "target", "pass")
+    lines = [(f"{key}", f"{r['compile_s']:.2f}", f"{r['s_per_iteration'] * 1e3:.4g}",
+              f"{r['throughput_total']:,.0f}", r["target"],
+              {True: "PASS", False: "FAIL", None: "-"}[r["passed"]]) for key, r in rows.items()]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
+    fmt = lambda cells: "  ".join(str(c).ljust(w) if i in (0, 4) else str(c).rjust(w)
+                                  for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([fmt(header), "  ".join("-" * w for w in widths)]
+                     + [fmt(line) for line in lines])
+
+
+def main(flags: BenchFlags) -> dict:
+    from jaxrl_align import outputs
+
+    if flags.repeats < 1:
+        raise ValueError(f"--repeats: expected a positive integer, got {flags.repeats}")
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    rows = {}
+    for case in CASES:
+        print(f"[{time.perf_counter() - t0:6.1f}s] {case.key} ...", flush=True)
+        rows[case.key] = bench_case(case, flags.quick, flags.repeats)
+    check_targets(rows)
+    if flags.quick:  # a handful of iterations measures dispatch overhead, not speed
+        for row in rows.values():
+            row["passed"] = None
+    record = dict(benchmark="mce_irl", timestamp=started.isoformat(), quick=flags.quick,
+                  repeats=flags.repeats, imitation_ms_per_iteration=IMITATION_MS_PER_ITERATION,
+                  machine=machine_info(), versions=outputs.package_versions(),
+                  bench_wall_s=time.perf_counter() - t0, measurements=rows)
+    print(format_table(rows))
+    m = record["machine"]
+    print(f"{m['jax_backend']} ({m['device_kind']}), {m['cpu_count']} CPUs, jax "
+          f"{m['jax_version']}, load average {m['load_average']}; imitation (PyTorch): "
+          f"{IMITATION_MS_PER_ITERATION[0]}-{IMITATION_MS_PER_ITERATION[1]} ms/iteration on "
+          f"cliff7x4_h40_mlp256; {record['bench_wall_s']:.0f} s in all")
+    print(f"wrote {outputs.write_json(flags.out, record)}")
+    return record
+
+
+def cli() -> None:
+    import tyro
+
+    main(tyro.cli(BenchFlags))
+
+
+if __name__ == "__main__":
+    cli()

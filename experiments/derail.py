@@ -1,0 +1,388 @@
+"""A DERAIL-style report (Freire et al., 2020): algorithms × seals diagnostic tasks × seeds.
+
+    python -m experiments.derail --algos ppo,bc --seeds 15 --out runs/derail
+
+Every (algorithm, task) cell trains all seeds in one program with `jaxrl_align.runner`
+and scores each seed's final policy by its normalised return
+(x - random) / (expert - random), with the reference returns of `envs.reference_returns`.
+Writes derail.json (per-seed scores), derail.md (mean and 95% bootstrap interval per
+cell) and derail.png (a heatmap).
+
+Rows come from `ALGORITHMS`. The expert and random baselines are always added; a new
+algorithm adds its row by registering how to build one trial of it:
+
+    @register("gail")
+    def gail_trial(task: Task, flags: DerailFlags) -> Trial:
+        algo = gail.make(gail.GAILConfig(...), task.env, task.params)
+        return Trial(algo, num_updates=..., data=task.demonstrations(flags))
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tyro
+
+BASELINES = ("expert", "random")
+
+# jaxlib 0.10.2 on CPU can deadlock when two batched QR decompositions (flax's orthogonal
+# initialiser under the runner's vmap over seeds: actor and critic) run at once: each waits
+# on the intra-op thread pool that the other one holds (2 threads on 2 cores). XLA's
+# memory-oriented scheduler orders them one after the other.
+DEADLOCK_FREE_XLA_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
+
+
+def use_deadlock_free_xla_scheduler() -> None:
+    """Adds `DEADLOCK_FREE_XLA_FLAG` to XLA_FLAGS; it takes effect in a process whose JAX
+    backend has not started yet (this one at the start of `main`, and spawned workers)."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if DEADLOCK_FREE_XLA_FLAG not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {DEADLOCK_FREE_XLA_FLAG}".strip()
+
+
+@dataclass(frozen=True)
+class DerailFlags:
+    algos: str = "ppo,bc"
+    """comma-separated algorithms (registered: see ALGORITHMS); expert and random are always added"""
+    seeds: int = 15
+    """seeds per (algorithm, task), trained together in one program"""
+    tasks: str = ""
+    """comma-separated task ids (default: every seals diagnostic task)"""
+    budget: float = 1.0
+    """multiplies every training budget (PPO steps, BC epochs): <1 for a quick look"""
+    demo_transitions: int = 2000
+    """expert demonstrations for imitation: ceil(this / time limit) whole episodes, i.e. this
+    many transitions (fewer where the expert ends episodes early: EarlyTermNeg)"""
+    eval_episodes: int = 100
+    """episodes per seed for the final score"""
+    workers: int = 2
+    """processes running tasks side by side (compilation is single-threaded); 1: in-process"""
+    out: Path = Path("runs/derail")
+    """output folder"""
+    compile_cache: bool = True
+    """use JAX's persistent compilation cache"""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One diagnostic task as the algorithms see it."""
+
+    env_id: str
+    env: Any  # Sort's MultiDiscrete actions are numbered: `FlatActions`
+    params: Any
+    reference_returns: tuple[float, float]  # (random, expert)
+    expert: Callable  # policy(key, obs) -> action, optimal on `env`
+    # Where demonstrations come from: the task itself, except InitShiftTest, whose
+    # point is that the expert demonstrated from InitShiftTrain's initial state.
+    demo_env_id: str
+
+    def demonstrations(self, flags: DerailFlags):
+        """Flat expert transitions (see `expert_demonstrations`)."""
+        return expert_demonstrations(self.demo_env_id, flags.demo_transitions)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What the runner needs to train one algorithm on one task."""
+
+    algo: Any  # jaxrl_align.algorithm.Algorithm
+    num_updates: int
+    data: Any = None
+
+
+TrialFactory = Callable[[Task, DerailFlags], Trial]
+ALGORITHMS: dict[str, TrialFactory] = {}
+
+
+def register(name: str) -> Callable[[TrialFactory], TrialFactory]:
+    """Adds a row: `@register("name")` on a `(task, flags) -> Trial` function."""
+
+    def add(factory: TrialFactory) -> TrialFactory:
+        if name in ALGORITHMS:
+            raise ValueError(f"derail algorithm {name!r} is already registered")
+        ALGORITHMS[name] = factory
+        return factory
+
+    return add
+
+
+def diagnostic_task_ids() -> list[str]:
+    from envs.diagnostics import DIAGNOSTIC_ENVS
+
+    return list(DIAGNOSTIC_ENVS)
+
+
+DEMO_ENV_IDS = {"seals/InitShiftTest-v0": "seals/InitShiftTrain-v0"}
+
+
+def make_task(env_id: str) -> Task:
+    import envs
+    from envs.diagnostics.experts import expert_policy
+    from envs.diagnostics.spaces import FlatActions, MultiDiscrete
+
+    env, params = envs.make(env_id)
+    expert = expert_policy(env, params)
+    if isinstance(env.action_space(params), MultiDiscrete):
+        env, vector_expert = FlatActions(env), expert
+        expert = lambda key, obs: env.to_flat(vector_expert(key, obs))
+    return Task(env_id, env, params, envs.reference_returns(env_id), expert,
+                DEMO_ENV_IDS.get(env_id, env_id))
+
+
+@functools.cache
+def expert_demonstrations(env_id: str, n_transitions: int):
+    """Flat transitions of whole expert episodes on `env_id`, `n_transitions` of them if
+    no episode ends before the time limit (cached: every imitation algorithm learns from
+    the same data)."""
+    from jaxrl_align import demos, rollout
+
+    task = make_task(env_id)
+    max_steps = rollout.max_episode_steps(task.params)
+    n_episodes = math.ceil(n_transitions / max_steps)
+    trajs = rollout.collect_episodes(task.env, task.params, task.expert,
+                                     jax.random.PRNGKey(12345), n_episodes, max_steps)
+    return demos.demo_transitions(trajs)
+
+
+def fixed_policy_algorithm(name: str, policy: Callable):
+    """A policy that never learns, as an `Algorithm`, so baselines run like the rest."""
+    from jaxrl_align.algorithm import Algorithm
+
+    return Algorithm(
+        name=name,
+        init=lambda key, data=None, hparams=None: jnp.zeros(()),
+        update=lambda state, data=None: (state, {}),
+        act=lambda state, key, obs, deterministic=True: policy(key, obs),
+        env_steps_per_update=0,
+        config=None,
+    )
+
+
+@register("expert")
+def expert_trial(task: Task, flags: DerailFlags) -> Trial:
+    return Trial(fixed_policy_algorithm("expert", task.expert), num_updates=1)
+
+
+@register("random")
+def random_trial(task: Task, flags: DerailFlags) -> Trial:
+    space = task.env.action_space(task.params)
+    return Trial(fixed_policy_algorithm("random", lambda key, obs: space.sample(key)),
+                 num_updates=1)
+
+
+# PPO on the true reward. `ppo.PPOConfig()` is tuned for seals/CartPole-v0; these tasks
+# are short and small, so a 32-32 network, a higher learning rate and an entropy bonus
+# (for the sparse rewards) learn them in a fraction of CartPole's budget.
+PPO_DEFAULTS = dict(num_envs=16, num_steps=64, lr=3e-3, ent_coef=0.01, hidden=(32, 32),
+                    total_timesteps=20_000)
+PPO_OVERRIDES: dict[str, dict] = {
+    # 64 environments: more episodes per update, so more chances to hit the one path.
+    "seals/Branching-v0": dict(num_envs=64, ent_coef=0.05, total_timesteps=150_000),
+    "seals/LargestSum-v0": dict(ent_coef=0.0, total_timesteps=100_000),
+    "seals/NoisyObs-v0": dict(total_timesteps=100_000),
+    # The untrained policy's mean action (about 0) is already within 1% of the expert.
+    "seals/Parabola-v0": dict(lr=1e-3, ent_coef=0.0),
+    "seals/ProcGoal-v0": dict(activation="relu", total_timesteps=100_000),
+    "seals/Sort-v0": dict(total_timesteps=150_000),
+}
+
+
+def scaled(steps: int, budget: float, minimum: int) -> int:
+    return max(minimum, int(round(steps * budget)))
+
+
+@register("ppo")
+def ppo_trial(task: Task, flags: DerailFlags) -> Trial:
+    from jaxrl_align.algorithms import ppo
+
+    settings = {**PPO_DEFAULTS, **PPO_OVERRIDES.get(task.env_id, {})}
+    config = ppo.PPOConfig(**settings)
+    config = dataclasses.replace(config, total_timesteps=scaled(
+        config.total_timesteps, flags.budget, config.steps_per_update))
+    return Trial(ppo.make(config, task.env, task.params), num_updates=config.num_updates)
+
+
+# BC with imitation's defaults; one update is one epoch over the demonstrations.
+BC_EPOCHS = 50
+BC_OVERRIDES: dict[str, dict] = {
+    "seals/ProcGoal-v0": dict(activation="relu"),
+}
+
+
+@register("bc")
+def bc_trial(task: Task, flags: DerailFlags) -> Trial:
+    from jaxrl_align.algorithms import bc
+
+    config = bc.BCConfig(**BC_OVERRIDES.get(task.env_id, {}))
+    return Trial(bc.make(config, task.env, task.params),
+                 num_updates=scaled(BC_EPOCHS, flags.budget, 1),
+                 data=task.demonstrations(flags))
+
+
+@dataclass
+class Cell:
+    algo: str
+    env_id: str
+    scores: list[float]  # normalised score of each seed
+    returns: list[float]  # mean return of each seed
+    mean: float
+    ci95: tuple[float, float]  # bootstrap interval of the mean over seeds
+    compile_s: float
+    run_s: float
+
+
+def run_cell(name: str, task: Task, flags: DerailFlags) -> Cell:
+    from jaxrl_align import evaluation, runner
+
+    trial = ALGORITHMS[name](task, flags)
+    # One chunk, evaluated like the final evaluation: the two evaluation programs are
+    # then the same, and the second one comes from the compilation cache.
+    settings = runner.RunSettings(
+        seeds=tuple(range(flags.seeds)), num_updates=trial.num_updates, num_chunks=1,
+        eval_episodes=flags.eval_episodes, final_eval_episodes=flags.eval_episodes,
+        progress=False)
+    result = runner.run(trial.algo, task.env, task.params, settings, trial.data,
+                        env_id=task.env_id, reference_returns=task.reference_returns)
+    scores = np.asarray(result.summary["normalized_score"])
+    return Cell(name, task.env_id, scores.tolist(), result.summary["return_mean"],
+                float(scores.mean()), evaluation.bootstrap_ci(scores, statistic=np.mean),
+                result.compile_s, result.run_s)
+
+
+def run_task(task_id: str, algos: list[str], flags: DerailFlags) -> list[Cell]:
+    """Every algorithm on one task (in a worker process when `flags.workers` > 1)."""
+    from jaxrl_align import compilation_cache
+
+    if flags.compile_cache:
+        compilation_cache.enable()
+    task = make_task(task_id)
+    cells = []
+    for algo in algos:
+        cell = run_cell(algo, task, flags)
+        cells.append(cell)
+        print(f"{short_name(task_id):>14} {algo:>8}: {cell.mean:6.3f} "
+              f"[{cell.ci95[0]:.3f}, {cell.ci95[1]:.3f}]  "
+              f"(compile {cell.compile_s:.1f}s, run {cell.run_s:.1f}s)", flush=True)
+    return cells
+
+
+def run_tasks(task_ids: list[str], algos: list[str], flags: DerailFlags) -> list[Cell]:
+    """All cells, task by task. Worker processes are spawned, not forked (JAX is not
+    fork-safe), so they see the algorithms registered in this module."""
+    if flags.workers == 1:
+        return [cell for task_id in task_ids for cell in run_task(task_id, algos, flags)]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(flags.workers, multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(run_task, task_id, algos, flags) for task_id in task_ids]
+        return [cell for future in futures for cell in future.result()]
+
+
+def short_name(env_id: str) -> str:
+    return env_id.removeprefix("seals/").removesuffix("-v0")
+
+
+def markdown_table(cells: list[Cell], algos: list[str], task_ids: list[str]) -> str:
+    by_key = {(c.algo, c.env_id): c for c in cells}
+    lines = ["| algorithm | " + " | ".join(short_name(t) for t in task_ids) + " |",
+             "|---|" + "---|" * len(task_ids)]
+    for algo in algos:
+        entries = []
+        for task_id in task_ids:
+            cell = by_key[(algo, task_id)]
+            entries.append(f"{cell.mean:.2f} [{cell.ci95[0]:.2f}, {cell.ci95[1]:.2f}]")
+        lines.append(f"| {algo} | " + " | ".join(entries) + " |")
+    return "\n".join(lines)
+
+
+def plot_heatmap(path: Path, cells: list[Cell], algos: list[str], task_ids: list[str],
+                 seeds: int) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from jaxrl_align import outputs
+
+    by_key = {(c.algo, c.env_id): c for c in cells}
+    means = np.array([[by_key[(a, t)].mean for t in task_ids] for a in algos])
+    fig, ax = plt.subplots(figsize=(1.25 * len(task_ids) + 2, 0.7 * len(algos) + 1.8))
+    image = ax.imshow(np.clip(means, 0, 1), cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    for i, algo in enumerate(algos):
+        for j, task_id in enumerate(task_ids):
+            lo, hi = by_key[(algo, task_id)].ci95
+            ax.text(j, i, f"{means[i, j]:.2f}\n[{lo:.2f}, {hi:.2f}]", ha="center",
+                    va="center", fontsize=7)
+    ax.set_xticks(range(len(task_ids)), [short_name(t) for t in task_ids], rotation=40,
+                  ha="right")
+    ax.set_yticks(range(len(algos)), algos)
+    ax.set_title(f"Normalised score, mean and 95% bootstrap CI over {seeds} seeds")
+    fig.colorbar(image, ax=ax, fraction=0.025, pad=0.02)
+    fig.tight_layout()
+
+    def save(f):
+        fig.savefig(f, format="png", dpi=120)
+
+    outputs.write_atomic(path, save)
+    plt.close(fig)
+    return path
+
+
+def parse_names(text: str, known: list[str], flag: str) -> list[str]:
+    from experiments.common import UsageError
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UsageError(f"{flag}: unknown {', '.join(unknown)}; known: {', '.join(known)}")
+    return names
+
+
+def main(flags: DerailFlags) -> list[Cell]:
+    use_deadlock_free_xla_scheduler()
+    from experiments.common import UsageError, exit_on_usage_error
+    from jaxrl_align import outputs
+
+    try:
+        if min(flags.seeds, flags.budget, flags.eval_episodes, flags.workers) <= 0:
+            raise UsageError("--seeds, --budget, --eval-episodes and --workers must be "
+                             "positive")
+        algos = parse_names(flags.algos, list(ALGORITHMS), "--algos")
+        algos = list(BASELINES) + [a for a in algos if a not in BASELINES]
+        task_ids = (parse_names(flags.tasks, diagnostic_task_ids(), "--tasks")
+                    or diagnostic_task_ids())
+    except UsageError as error:
+        exit_on_usage_error(error)
+
+    start = time.perf_counter()
+    cells = run_tasks(task_ids, algos, flags)
+    wall_s = time.perf_counter() - start
+
+    table = markdown_table(cells, algos, task_ids)
+    flags.out.mkdir(parents=True, exist_ok=True)
+    outputs.write_atomic(flags.out / "derail.md", lambda f: f.write((table + "\n").encode()))
+    outputs.write_json(flags.out / "derail.json", {
+        "flags": {k: str(v) if isinstance(v, Path) else v
+                  for k, v in dataclasses.asdict(flags).items()},
+        "seeds": list(range(flags.seeds)), "wall_s": wall_s,
+        "cells": [dataclasses.asdict(c) for c in cells]})
+    plot_heatmap(flags.out / "derail.png", cells, algos, task_ids, flags.seeds)
+    print()
+    print(table)
+    print(f"\nwall time {wall_s:.0f}s; wrote {flags.out}/derail.md, derail.json, derail.png")
+    return cells
+
+
+if __name__ == "__main__":
+    main(tyro.cli(DerailFlags))

@@ -1,0 +1,93 @@
+"""experiments.derail end to end on a tiny budget, its registry, and the reference-returns
+command."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import envs
+from experiments import derail, reference_returns
+
+
+def test_derail_smoke_two_seeds_tiny_budget(tmp_path):
+    """The command line in a fresh process (so that its XLA flags take effect), with two
+    worker processes."""
+    tasks = ["seals/RiskyPath-v0", "seals/Sort-v0"]  # tabular; MultiDiscrete actions
+    command = [sys.executable, "-m", "experiments.derail", "--algos", "ppo,bc",
+               "--seeds", "2", "--tasks", ",".join(tasks), "--budget", "0.02",
+               "--demo-transitions", "64", "--eval-episodes", "4", "--workers", "2",
+               "--out", str(tmp_path)]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stderr
+
+    rows = ["expert", "random", "ppo", "bc"]
+    saved = json.loads((tmp_path / "derail.json").read_text())
+    cells = saved["cells"]
+    assert [(c["env_id"], c["algo"]) for c in cells] == [(t, a) for t in tasks for a in rows]
+    for cell in cells:
+        assert len(cell["scores"]) == 2 and np.isfinite(cell["scores"]).all()
+        assert cell["ci95"][0] <= cell["mean"] <= cell["ci95"][1]
+    by_key = {(c["algo"], c["env_id"]): c for c in cells}
+    assert by_key[("expert", "seals/RiskyPath-v0")]["scores"] == [1.0, 1.0]
+    assert by_key[("expert", "seals/RiskyPath-v0")]["returns"] == [3.0, 3.0]
+    assert saved["seeds"] == [0, 1]
+
+    table = (tmp_path / "derail.md").read_text()
+    assert "| algorithm | RiskyPath | Sort |" in table
+    assert all(f"| {row} |" in table for row in rows)
+    assert (tmp_path / "derail.png").read_bytes()[:4] == b"\x89PNG"
+    assert table in completed.stdout
+
+
+def test_algorithms_register_rows(monkeypatch):
+    monkeypatch.setattr(derail, "ALGORITHMS", dict(derail.ALGORITHMS))
+    assert {"expert", "random", "ppo", "bc"} <= set(derail.ALGORITHMS)
+
+    @derail.register("noop")
+    def noop_trial(task, flags):
+        return derail.random_trial(task, flags)
+
+    assert derail.ALGORITHMS["noop"] is noop_trial
+    with pytest.raises(ValueError, match="already registered"):
+        derail.register("ppo")(noop_trial)
+
+
+def test_unknown_algorithm_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        derail.main(derail.DerailFlags(algos="ppo,gail2"))
+    assert exit_info.value.code == 2
+    assert "--algos: unknown gail2" in capsys.readouterr().err
+
+
+def test_init_shift_test_learns_from_train_demonstrations():
+    task = derail.make_task("seals/InitShiftTest-v0")
+    assert task.demo_env_id == "seals/InitShiftTrain-v0"
+    demos = derail.expert_demonstrations(task.demo_env_id, 30)
+    # From the root the expert heads for the best leaf s6: s0 -> s2 -> s6 -> s6.
+    np.testing.assert_array_equal(np.unique(np.asarray(demos.obs)), [0, 2, 6])
+    assert len(demos) == 30
+    # An expert that ends its episodes early leaves fewer transitions: 2 per episode.
+    assert len(derail.expert_demonstrations("seals/EarlyTermNeg-v0", 30)) == 6
+
+
+def test_reference_returns_command_prints_every_env(capsys):
+    assert reference_returns.main(reference_returns.ReferenceFlags())
+    lines = capsys.readouterr().out.splitlines()
+    for env_id in envs.REFERENCE_RETURNS:
+        random_return, expert_return = envs.reference_returns(env_id)
+        [line] = [line for line in lines if line.split()[0] == env_id]
+        assert [float(x) for x in line.split()[1:]] == pytest.approx(
+            [random_return, expert_return], rel=1e-5)
+
+
+def test_reference_returns_command_measures_and_agrees(capsys):
+    flags = reference_returns.ReferenceFlags(
+        measure=True, episodes=20_000,
+        envs=("seals/RiskyPath-v0", "seals/NoisyObs-v0", "seals/Sort-v0"))
+    assert reference_returns.main(flags)
+    out = capsys.readouterr().out
+    assert "exact, value iteration" in out and "closed form" in out
+    assert "Monte Carlo, 20,000 episodes" in out and "DISAGREES" not in out

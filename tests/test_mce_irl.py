@@ -1,0 +1,332 @@
+"""MCE IRL: imitation's soft value iteration and occupancy definitions, the three demonstration
+formats, learning (imitation's ReasonablePOMDP, CliffWorld with XY features, RiskyPath), stopping
+rules under vmap, batches of MDPs, and the runner.
+
+Tests that compare to 1e-3 or tighter run in float64 inside `jax.enable_x64(True)` (a context
+manager, so the rest of the session keeps float32)."""
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+import envs
+from envs.cliff_world import cliff_world_params
+from jaxrl_align import evaluation, runner, tabular
+from jaxrl_align.algorithms import mce_irl
+from jaxrl_align.rollout import collect_episodes
+from jaxrl_align.types import flatten_trajectories
+
+
+def reasonable_pomdp():
+    """imitation's `ReasonablePOMDP` (tests/algorithms/test_mce_irl.py): 5 states, 3 actions,
+    horizon 20, an 8-dimensional observation matrix."""
+    observation_matrix = np.array([[3, -5, -1, -1, -4, 5, 3, 0],
+                                   [4, -4, 2, 2, -4, -1, -2, -2],
+                                   [3, -1, 5, -1, 0, 2, -5, 2],
+                                   [-5, -1, 4, 1, 4, 1, 5, 3],
+                                   [2, -5, 1, -5, 1, 4, 4, -3]])
+    from_1_or_2 = [[0, 0, 0, 0.05, 0.95], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1]]
+    transition = np.array([[[0, 0.9, 0.1, 0, 0], [0, 0, 0, 1, 0], [0, 0.1, 0.9, 0, 0]],
+                           from_1_or_2, from_1_or_2,
+                           [[0, 0, 0, 0, 1]] * 3,
+                           [[1, 0, 0, 0, 0]] * 3])
+    return envs.tabular_params(transition=transition, reward=[1, 2, 2, -20, 3],
+                               initial_state_dist=[0.5, 0, 0, 0, 0.5],
+                               observation_matrix=observation_matrix, horizon=20)
+
+
+@jax.jit
+def expert_visits(model, discount=1.0):
+    """The exact visits of the soft-optimal policy of the model's true reward."""
+    policy = tabular.soft_value_iteration(model, model.reward, discount).policy
+    return policy, tabular.visits_from_occupancy(
+        tabular.occupancy_measures(model, policy, discount), discount)
+
+
+@jax.jit
+def expected_return(model, policy):
+    # exact_expected_return carries the model's float32; policies are float64 under x64.
+    return evaluation.exact_expected_return(model, policy.astype(model.reward.dtype))
+
+
+def train(algo, key, data, num_updates, hparams=None):
+    state = algo.init(key, data, hparams)
+    return jax.lax.scan(lambda s, _: algo.update(s, data), state, None, length=num_updates)
+
+
+# ---------------------------------------------------------------- soft value iteration, occupancy
+
+def imitation_partition_and_occupancy(model, discount):
+    """imitation's `mce_partition_fh` and `mce_occupancy_measures`, line by line in NumPy."""
+    T = np.asarray(model.transition, np.float64)
+    R = np.asarray(model.reward, np.float64)
+    horizon, (n_states, n_actions, _) = model.max_steps_in_episode, T.shape
+    V = np.full((horizon, n_states), -np.inf)
+    Q = np.zeros((horizon, n_states, n_actions))
+    Q[horizon - 1] = R[:, None]
+    V[horizon - 1] = logsumexp(Q[horizon - 1], axis=1)
+    for t in reversed(range(horizon - 1)):
+        Q[t] = R[:, None] + discount * (T @ V[t + 1])
+        V[t] = logsumexp(Q[t], axis=1)
+    pi = np.exp(Q - V[:, :, None])
+    D = np.zeros((horizon + 1, n_states))
+    D[0] = np.asarray(model.initial_state_dist, np.float64)
+    for t in range(horizon):
+        for a in range(n_actions):
+            D[t + 1] += (D[t] * pi[t, :, a]) @ T[:, a, :]
+    return V, Q, pi, D, sum(discount**t * D[t] for t in range(horizon + 1))
+
+
+DISCOUNTS = (0.0, 0.5, 0.9, 0.99, 1.0)
+
+
+def test_soft_value_iteration_and_occupancy_are_imitations():
+    model = envs.make("seals/Random-v0")[1]
+    with jax.enable_x64(True):
+        @jax.jit
+        def ours(discount):
+            soft = tabular.soft_value_iteration(model, model.reward, discount)
+            return soft, tabular.occupancy_measures(model, soft.policy, discount)
+
+        for discount in DISCOUNTS:
+            V, Q, pi, D, total = imitation_partition_and_occupancy(model, discount)
+            soft, occupancy = ours(discount)
+            assert soft.policy.dtype == jnp.float64
+            for mine, theirs in ((soft.value, V), (soft.q_value, Q), (soft.policy, pi),
+                                 (occupancy.per_step, D), (occupancy.total, total)):
+                np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12)
+
+
+def test_float32_by_default():
+    model = reasonable_pomdp()
+    policy, visits = expert_visits(model)
+    assert policy.dtype == visits.total.dtype == jnp.float32
+
+
+def test_occupancy_sums_on_a_batch_of_random_mdps():
+    """Σ_s D = H + 1, or (1 − γ^{H+1}) / (1 − γ), for every MDP of a batch (one vmapped call)."""
+    horizon = 15
+    keys = jax.random.split(jax.random.PRNGKey(1), 16)
+    models = jax.vmap(lambda k: envs.random_mdp_params(k, 12, 3, 3, horizon, 4))(keys)
+    with jax.enable_x64(True):
+        for discount in (0.0, 0.9, 1.0):
+            totals = jax.vmap(lambda m: expert_visits(m, discount)[1].total)(models)
+            expected = (horizon + 1 if discount == 1.0
+                        else (1 - discount**(horizon + 1)) / (1 - discount))
+            np.testing.assert_allclose(totals.sum(axis=1), expected, rtol=1e-6)
+            assert np.all(totals >= 0)
+
+
+@pytest.mark.parametrize("discount", DISCOUNTS)
+def test_policy_on_reasonable_pomdp(discount):
+    """imitation's `test_policy_om_reasonable_pomdp`."""
+    model = reasonable_pomdp()
+    with jax.enable_x64(True):
+        soft = tabular.soft_value_iteration(model, model.reward, discount)
+        occupancy = tabular.occupancy_measures(model, soft.policy, discount)
+    pi = np.asarray(soft.policy)
+    assert np.all(np.isfinite(pi)) and np.all(np.isfinite(occupancy.total))
+    np.testing.assert_allclose(pi.sum(axis=-1), 1, rtol=1e-12)
+    np.testing.assert_allclose(pi[:19, 0, 0], pi[:19, 0, 2])  # both lead to states 1 / 2
+    np.testing.assert_allclose(pi[:5, 3:5], 1 / 3)  # every action is the same there
+    np.testing.assert_allclose(pi[:19, 1], pi[:19, 2])  # states 1 and 2 are alike
+    if discount > 0:
+        assert np.all(pi[:19, 0, 0] > 2 * pi[:19, 0, 1])  # action 1 leads to the −20 state
+        assert np.all(pi[:19, 1, 2] > pi[:19, 1, 0]) and np.all(pi[:19, 1, 0] > pi[:19, 1, 1])
+    np.testing.assert_allclose(occupancy.per_step[0], model.initial_state_dist)
+
+
+# ---------------------------------------------------------------- demonstration formats
+
+def greedy_by_state(key, obs):
+    """A deterministic policy of one-hot observations: action = state index mod 3."""
+    return jnp.argmax(obs) % 3
+
+
+def test_three_demonstration_formats_agree():
+    """A deterministic MDP and policy make every episode the same, so the exact occupancy
+    measure, trajectories (one-hot observations matched back to states) and flat transitions
+    must all give the same visits: the definitions agree (discounting, the final state, the
+    H + 1 normalisation), not just the estimates."""
+    model = envs.random_mdp_params(jax.random.PRNGKey(3), 7, 3, 1, 6, None)
+    trajs = collect_episodes(envs.TabularEnv(model), model, greedy_by_state,
+                             jax.random.PRNGKey(0), 3, 6)
+    policy = jax.nn.one_hot(jnp.arange(7) % 3, 3)
+
+    @jax.jit
+    def exact_and_sampled(discount):
+        exact = tabular.visits_from_occupancy(
+            tabular.occupancy_measures(model, policy, discount), discount)
+        return exact, tabular.visits_from_trajectories(trajs, 7, discount, model.observation_matrix)
+
+    for discount in (0.9, 1.0):
+        exact, from_trajs = exact_and_sampled(discount)
+        for a, b in zip(exact, from_trajs):
+            np.testing.assert_allclose(a, b, atol=1e-6)
+    from_trans = tabular.visits_from_transitions(flatten_trajectories(trajs), 7, 6,
+                                                 observation_matrix=model.observation_matrix)
+    for a, b in zip(exact, from_trans):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert float(from_trans.total.sum()) == pytest.approx(7)
+    assert float(from_trans.final_state.sum()) == pytest.approx(1)
+
+
+def test_expert_samples_estimate_the_exact_visits():
+    model = reasonable_pomdp()
+    policy, exact = expert_visits(model)
+    trajs = jax.jit(tabular.sample_trajectories, static_argnums=3)(
+        jax.random.PRNGKey(0), model, policy, 4000)
+    sampled = tabular.visits_from_trajectories(trajs, 5)
+    # Counts of 20 steps per episode: standard errors are below 0.07 with 4000 episodes.
+    np.testing.assert_allclose(sampled.total, exact.total, atol=0.2)
+    np.testing.assert_allclose(sampled.final_state, exact.final_state, atol=0.03)
+    assert float(trajs.returns.mean()) == pytest.approx(float(expected_return(model, policy)),
+                                                        abs=0.5)
+
+
+# ---------------------------------------------------------------- learning
+
+@pytest.mark.parametrize("hidden, lr", [((), 0.1), ((32, 32), 1e-2)], ids=["linear", "mlp"])
+def test_recovers_reasonable_pomdp_occupancy(hidden, lr):
+    """imitation's `test_mce_irl_reasonable_mdp`: from the exact expert occupancy for
+    γ ∈ {0, 0.99, 1}, occupancy to 1e-3 absolute and relative, sane weights, and for γ > 0 an
+    expected return of at least (H − 1)·2·0.8 = 30.4. A fourth run, in the same vmapped
+    program, learns from 2000 sampled expert episodes instead (γ = 1): sampling noise (the
+    initial-state split alone) cannot be matched exactly, so it runs to max_iter, and must
+    still reach the return bound. The linear reward uses lr 0.1: with imitation's 1e-2 it
+    needs several thousand steps here."""
+    model = reasonable_pomdp()
+    discounts = jnp.array([0.0, 0.99, 1.0, 1.0])
+    with jax.enable_x64(True):
+        exact = jax.vmap(lambda g: expert_visits(model, g)[1])(discounts)
+        expert_policy = expert_visits(model)[0]
+        sampled = jax.jit(lambda key: tabular.visits_from_trajectories(
+            tabular.sample_trajectories(key, model, expert_policy, 2000), 5))(
+                jax.random.PRNGKey(1))
+        demos = jax.tree.map(lambda e, s: e.at[3].set(s), exact, sampled)
+        algo = mce_irl.make(mce_irl.MCEIRLConfig(hidden=hidden, lr=lr), None, model)
+        run = jax.jit(jax.vmap(lambda demo, g: train(algo, jax.random.PRNGKey(0),
+                                                     mce_irl.TabularIRLData(model, demo), 1000,
+                                                     {"discount": g})))
+        state, metrics = run(demos, discounts)
+        returns = jax.vmap(lambda p: expected_return(model, p))(state.policy)
+        state, metrics, exact, returns = jax.tree.map(np.asarray, (state, metrics, exact, returns))
+    assert np.all(state.converged[:3]), state.iterations
+    np.testing.assert_allclose(state.occupancy[:3], exact.total[:3], atol=1e-3, rtol=1e-3)
+    assert np.all(metrics["weight_norm"][:, -1] < 1000)
+    assert np.all(returns[1:] >= 30.4), returns
+    assert np.max(np.abs(state.occupancy[3] - exact.total[3])) < 0.2
+    # A run that met its rule is frozen: later updates changed nothing.
+    np.testing.assert_array_equal(metrics["iterations"][:, -1], state.iterations)
+
+
+def test_cliffworld_xy_needs_a_nonlinear_reward():
+    """CliffWorld 7x4 with (x, y) features, horizon 8: the cliff and the goal share the top row,
+    so no linear function of (x, y) separates them. An MLP reward matches the expert's occupancy
+    to 1e-2 and its return to 0.3; a linear reward, given as many steps, does not come close."""
+    model = cliff_world_params(width=7, height=4, horizon=8, use_xy_obs=True)
+    expert_policy, demo = expert_visits(model)
+    expert_return = float(expected_return(model, expert_policy))
+    data = mce_irl.TabularIRLData(model, demo)
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    results = {}
+    for name, hidden in (("mlp", (32, 32)), ("linear", ())):
+        algo = mce_irl.make(mce_irl.MCEIRLConfig(hidden=hidden, linf_eps=1e-2), None, model)
+        state, _ = jax.jit(jax.vmap(lambda k: train(algo, k, data, 1000)))(keys)
+        results[name] = (np.asarray(jnp.max(jnp.abs(state.occupancy - demo.total), axis=1)),
+                         np.asarray(jax.vmap(lambda p: expected_return(model, p))(state.policy)),
+                         np.asarray(state.converged))
+    linf, returns, converged = results["mlp"]
+    assert np.all(converged) and np.all(linf <= 1e-2), linf
+    assert np.all(np.abs(returns - expert_return) <= 0.3), (returns, expert_return)
+    linf, returns, converged = results["linear"]
+    assert not np.any(converged)
+    assert np.all(linf > 0.5), linf
+    assert np.all(expert_return - returns > 5), (returns, expert_return)
+
+
+# ---------------------------------------------------------------- vmap: stopping, batches
+
+def test_stopping_rules_freeze_each_run_on_its_own():
+    """Four runs in one vmapped program: one meets linf_eps at once, one grad_l2_eps at once,
+    one stops at max_iter = 3, one keeps learning. A stopped run's parameters stay put: the
+    norm of the parameters each update starts from never changes again."""
+    model = reasonable_pomdp()
+    data = mce_irl.TabularIRLData(model, expert_visits(model)[1])
+    algo = mce_irl.make(mce_irl.MCEIRLConfig(hidden=(8,)), None, model)
+    hparams = {"linf_eps": jnp.array([1e9, 1e-3, 1e-3, 1e-3]),
+               "grad_l2_eps": jnp.array([1e-4, 1e9, 1e-4, 1e-4]),
+               "max_iter": jnp.array([1000, 1000, 3, 1000])}
+    state, metrics = jax.jit(jax.vmap(lambda h: train(algo, jax.random.PRNGKey(0), data, 10, h)))(
+        hparams)
+    np.testing.assert_array_equal(state.converged, [True, True, False, False])
+    np.testing.assert_array_equal(state.iterations, [0, 0, 3, 10])
+    np.testing.assert_array_equal(metrics["iterations"][:, -1], [0, 0, 3, 10])
+    np.testing.assert_array_equal(metrics["converged"][:, 0], [1, 1, 0, 0])
+    norms = np.asarray(metrics["weight_norm"])  # [runs, updates], all from the same init
+    for run, stop in enumerate([0, 0, 3]):
+        np.testing.assert_array_equal(norms[run, stop:], norms[run, stop])
+        assert np.all(np.diff(norms[run, :stop + 1]) != 0)
+    assert np.all(np.diff(norms[3]) != 0)
+    np.testing.assert_array_equal(norms[:3, 0], norms[3, 0])
+
+
+def test_batch_of_mdps_equals_each_mdp_alone():
+    """One call over 3 random MDPs x 2 seeds (vmap over models and keys) gives what 6 separate
+    runs give (linear rewards over random features, whose initial weights differ per seed)."""
+    keys = jax.random.split(jax.random.PRNGKey(2), 3)
+    models = jax.vmap(lambda k: envs.random_mdp_params(k, 6, 3, 2, 7, 4))(keys)
+    first = jax.tree.map(lambda x: x[0], models)
+    seeds = jax.random.split(jax.random.PRNGKey(0), 2)
+    with jax.enable_x64(True):
+        algo = mce_irl.make(mce_irl.MCEIRLConfig(), None, first)
+        data = jax.vmap(lambda m: mce_irl.TabularIRLData(m, expert_visits(m)[1]))(models)
+        one_run = jax.jit(lambda key, d: train(algo, key, d, 50)[0])
+        batched = jax.jit(jax.vmap(jax.vmap(one_run, in_axes=(0, None)), in_axes=(None, 0)))(
+            seeds, data)
+        for m in range(3):
+            for s in range(2):
+                alone = one_run(seeds[s], jax.tree.map(lambda x: x[m], data))
+                pick = lambda x: x[m, s]
+                # Batched and single matrix products round differently, and Adam magnifies
+                # that where gradients are near zero: equal to float64 noise, not bitwise.
+                np.testing.assert_allclose(pick(batched.occupancy), alone.occupancy, rtol=1e-9)
+                for a, b in zip(jax.tree.leaves(batched.params), jax.tree.leaves(alone.params)):
+                    np.testing.assert_allclose(pick(a), b, rtol=1e-6, atol=1e-9)
+
+
+# ---------------------------------------------------------------- command line, runner, act
+
+def test_train_command_runs_through_the_runner_and_acts(tmp_path):
+    """`experiments.train mce_irl` on CliffWorld 7x4: its inputs (prepared as the command line
+    prepares them), the runner's outputs and metrics per chunk, a policy that stays off the
+    cliff (−10 a step there, −1 elsewhere), and `act`: one-hot observations of 28 dimensions
+    are matched to their state through the random projection, and the action is the argmax
+    of the time marginal."""
+    from experiments import train as train_cli
+    from experiments.common import RunFlags
+
+    command = train_cli.MCEIRLCommand(
+        run=RunFlags(env="seals/CliffWorld7x4-v0", seeds=2, out=tmp_path, num_chunks=2,
+                     eval_episodes=2, final_eval_episodes=10, progress=False),
+        mce_irl=mce_irl.MCEIRLConfig(lr=0.1, max_iter=200))
+    algo, env, model, data, settings, out = train_cli.prepare(command)
+    assert isinstance(data, mce_irl.TabularIRLData) and settings.num_updates == 200
+    result = runner.run(algo, env, model, settings, data, out_dir=out)
+    for name in ("config.json", "results.json", "metrics.jsonl", "learning_curve.png"):
+        assert (out / name).is_file(), name
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and all(len(line["linf_delta"]) == 2 for line in lines)
+    assert all(b < a for a, b in zip(lines[0]["linf_delta"], lines[1]["linf_delta"]))
+    assert np.all(result.final_returns.mean(axis=1) > -9)
+
+    state = jax.tree.map(lambda x: x[0], result.state)
+    greedy = jnp.argmax(tabular.time_marginal_policy(state.policy, state.state_dist), axis=1)
+    act = jax.jit(jax.vmap(lambda obs: algo.act(state, jax.random.PRNGKey(0), obs)))
+    np.testing.assert_array_equal(act(model.observation_matrix), greedy)
+    np.testing.assert_array_equal(act(jnp.arange(28, dtype=jnp.int32)), greedy)

@@ -6,8 +6,8 @@ and with `--measure` derives every value again the way it was derived here:
 
 - tabular tasks: exactly, on the model (the expert by finite-horizon value iteration);
 - closed forms (`envs.diagnostics.experts.CLOSED_FORM_RETURNS`), where they exist;
-- otherwise the mean over 10^6 Monte Carlo episodes (seed 0), rounded to 2 decimals;
-  the 95% interval is given next to each such value.
+- otherwise a Monte Carlo mean, rounded to 2 decimals: 10^5 episodes for CartPole,
+  10^6 (seed 0) for the diagnostic tasks, whose 95% half-widths are noted below.
 
 tests/test_envs.py and tests/test_diagnostics.py check them against fresh derivations.
 """
@@ -23,8 +23,7 @@ REFERENCE_RETURNS: dict[str, dict[str, float]] = {
     # No random episode out of 10^5 reached the goal. The expert value is provisional:
     # the lead will replace it with the measured return of the PPO expert.
     "seals/MountainCar-v0": {"random": -200.0, "expert": -100.0},
-    # The diagnostic tasks (envs.diagnostics). Exact unless marked "MC +-" (the 95%
-    # half-width of the Monte Carlo mean).
+    # The diagnostic tasks (envs.diagnostics). Exact unless marked "MC +-".
     "seals/Branching-v0": {"random": 2.0**-10, "expert": 1.0},
     "seals/EarlyTermNeg-v0": {"random": -3.875, "expert": -2.0},
     "seals/EarlyTermPos-v0": {"random": 3.875, "expert": 10.0},

@@ -34,10 +34,8 @@ class Algorithm(NamedTuple):
 def train(algo: Algorithm, key: jax.Array, data: Data, num_updates: int):
     """`init` then `lax.scan` of `update`: a whole run as one pure function.
 
-    Known XLA CPU hang (jax 0.10.2): `jit(vmap(train))` for PPO-based algorithms, i.e. `init`
-    and the updates of several seeds fused into one program, never returns on CPU. Vmapping
-    `init` and the update loop as two jitted programs works, and is what `runner.run` does;
-    use the runner (or that split) for batches of seeds.
+    On CPU with jax 0.10.2, `jit(vmap(train))` deadlocked inside XLA until the concurrency-
+    optimised scheduler was turned off; `import jaxrl_align` does that (see its `__init__`).
     """
     state = algo.init(key, data)
 

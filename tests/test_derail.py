@@ -44,11 +44,11 @@ def test_derail_smoke_two_seeds_tiny_budget(tmp_path):
 
 def test_algorithms_register_rows(monkeypatch):
     monkeypatch.setattr(derail, "ALGORITHMS", dict(derail.ALGORITHMS))
-    assert {"expert", "random", "ppo", "bc"} <= set(derail.ALGORITHMS)
+    assert {"ppo", "bc"} <= set(derail.ALGORITHMS)
 
     @derail.register("noop")
     def noop_trial(task, flags):
-        return derail.random_trial(task, flags)
+        return derail.bc_trial(task, flags)
 
     assert derail.ALGORITHMS["noop"] is noop_trial
     with pytest.raises(ValueError, match="already registered"):

@@ -1,6 +1,8 @@
 """MCE IRL: imitation's soft value iteration and occupancy definitions, the three demonstration
-formats, learning (imitation's ReasonablePOMDP, CliffWorld with XY features, RiskyPath), stopping
-rules under vmap, batches of MDPs, and the runner.
+formats, learning (imitation's ReasonablePOMDP from exact and from sampled demonstrations,
+CliffWorld with XY features), stopping rules under vmap, batches of MDPs, the command line and
+the runner. RiskyPath, where MCE IRL and non-causal MaxEnt IRL part ways, is in
+test_maxent_irl.py.
 
 Tests that compare to 1e-3 or tighter run in float64 inside `jax.enable_x64(True)` (a context
 manager, so the rest of the session keeps float32)."""
@@ -18,7 +20,6 @@ import envs
 from envs.cliff_world import cliff_world_params
 from jaxrl_align import evaluation, runner, tabular
 from jaxrl_align.algorithms import mce_irl
-from jaxrl_align.rollout import collect_episodes
 from jaxrl_align.types import flatten_trajectories
 
 
@@ -143,29 +144,25 @@ def test_policy_on_reasonable_pomdp(discount):
 
 # ---------------------------------------------------------------- demonstration formats
 
-def greedy_by_state(key, obs):
-    """A deterministic policy of one-hot observations: action = state index mod 3."""
-    return jnp.argmax(obs) % 3
-
-
 def test_three_demonstration_formats_agree():
     """A deterministic MDP and policy make every episode the same, so the exact occupancy
     measure, trajectories (one-hot observations matched back to states) and flat transitions
     must all give the same visits: the definitions agree (discounting, the final state, the
     H + 1 normalisation), not just the estimates."""
     model = envs.random_mdp_params(jax.random.PRNGKey(3), 7, 3, 1, 6, None)
-    trajs = collect_episodes(envs.TabularEnv(model), model, greedy_by_state,
-                             jax.random.PRNGKey(0), 3, 6)
     policy = jax.nn.one_hot(jnp.arange(7) % 3, 3)
 
     @jax.jit
     def exact_and_sampled(discount):
         exact = tabular.visits_from_occupancy(
             tabular.occupancy_measures(model, policy, discount), discount)
-        return exact, tabular.visits_from_trajectories(trajs, 7, discount, model.observation_matrix)
+        trajs = tabular.sample_trajectories(jax.random.PRNGKey(0), model, policy, 3)
+        trajs = trajs.replace(obs=model.observation_matrix[trajs.obs])  # as the env observes
+        return exact, trajs, tabular.visits_from_trajectories(trajs, 7, discount,
+                                                              model.observation_matrix)
 
     for discount in (0.9, 1.0):
-        exact, from_trajs = exact_and_sampled(discount)
+        exact, trajs, from_trajs = exact_and_sampled(discount)
         for a, b in zip(exact, from_trajs):
             np.testing.assert_allclose(a, b, atol=1e-6)
     from_trans = tabular.visits_from_transitions(flatten_trajectories(trajs), 7, 6,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import gymnax
+from envs.gymnax_import import gymnax
 
 from envs.classic_control import (
     CartPole,

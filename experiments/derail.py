@@ -13,9 +13,9 @@ the uniformly random policy, evaluated like the others: a check that the scale i
 The other rows come from `ALGORITHMS`; a new algorithm adds its row by registering how to
 build one trial of it:
 
-    @register("gail")
-    def gail_trial(task: Task, flags: DerailFlags) -> Trial:
-        algo = gail.make(gail.GAILConfig(...), task.env, task.params)
+    @register("mine")
+    def my_trial(task: Task, flags: DerailFlags) -> Trial:
+        algo = mine.make(mine.Config(...), task.env, task.params)
         return Trial(algo, num_updates=..., data=task.demonstrations(flags))
 """
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,21 +35,6 @@ import numpy as np
 import tyro
 
 BASELINES = ("expert", "random")
-
-# jaxlib 0.10.2 on CPU can deadlock when two batched QR decompositions (flax's orthogonal
-# initialiser under the runner's vmap over seeds: actor and critic) run at once: each waits
-# on the intra-op thread pool that the other one holds (2 threads on 2 cores). XLA's
-# memory-oriented scheduler orders them one after the other.
-DEADLOCK_FREE_XLA_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
-
-
-def use_deadlock_free_xla_scheduler() -> None:
-    """Adds `DEADLOCK_FREE_XLA_FLAG` to XLA_FLAGS; it takes effect in a process whose JAX
-    backend has not started yet (this one at the start of `main`, and spawned workers)."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if DEADLOCK_FREE_XLA_FLAG not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {DEADLOCK_FREE_XLA_FLAG}".strip()
-
 
 @dataclass(frozen=True)
 class DerailFlags:
@@ -203,6 +187,37 @@ def bc_trial(task: Task, flags: DerailFlags) -> Trial:
     return Trial(bc.make(bc.BCConfig(), task.env, task.params),
                  num_updates=scaled(BC_EPOCHS, flags.budget, 1),
                  data=task.demonstrations(flags))
+
+
+# GAIL and AIRL: imitation's trainer defaults (AIRL's own: 16 discriminator steps, generator
+# γ 0.95), the generator being the PPO of the row above on the same budget. Discriminator batches
+# are capped at the demonstrations available (2,000 transitions by default).
+ADVERSARIAL_DEMO_BATCH = 512
+
+
+def adversarial_trial(module, config, task: Task, flags: DerailFlags) -> Trial:
+    generator = {**PPO_DEFAULTS, **PPO_OVERRIDES.get(task.env_id, {}),
+                 "gamma": config.ppo.gamma}
+    generator["total_timesteps"] = scaled(generator["total_timesteps"], flags.budget,
+                                          generator["num_envs"] * generator["num_steps"])
+    config = dataclasses.replace(config, ppo=dataclasses.replace(config.ppo, **generator),
+                                 demo_batch_size=ADVERSARIAL_DEMO_BATCH)
+    return Trial(module.make(config, task.env, task.params), num_updates=config.ppo.num_updates,
+                 data=task.demonstrations(flags))
+
+
+@register("gail")
+def gail_trial(task: Task, flags: DerailFlags) -> Trial:
+    from jaxrl_align.algorithms import gail
+
+    return adversarial_trial(gail, gail.GAILConfig(), task, flags)
+
+
+@register("airl")
+def airl_trial(task: Task, flags: DerailFlags) -> Trial:
+    from jaxrl_align.algorithms import airl
+
+    return adversarial_trial(airl, airl.AIRLConfig(), task, flags)
 
 
 @dataclass
@@ -369,7 +384,6 @@ def parse_names(text: str, known: list[str], flag: str) -> list[str]:
 
 
 def main(flags: DerailFlags) -> list[Cell]:
-    use_deadlock_free_xla_scheduler()
     from experiments.common import UsageError, exit_on_usage_error
     from jaxrl_align import outputs
 

@@ -3,7 +3,9 @@
 1. train PPO experts on seals/CartPole-v0 (a few seeds in one program; keep the best),
 2. roll out demonstrations from the expert and save them (.npz, validated on load),
 3. train BC on 8 seeds in one program from those demonstrations,
-4. print a table (per-seed return, normalised score, IQM with a 95% bootstrap interval) and write
+4. train AIRL beside it (4 seeds in one program) from the same demonstrations, and save its
+   learned reward,
+5. print a table (per-seed return, normalised score, IQM with a 95% bootstrap interval) and write
    results, metrics and learning curves under --out.
 
     python -m experiments.quickstart            # or: make quickstart
@@ -33,6 +35,8 @@ class QuickstartFlags:
     """BC seeds trained together"""
     bc_epochs: int = 40
     """passes over the demonstrations"""
+    airl_seeds: int = 4
+    """AIRL seeds trained together (0 skips AIRL)"""
     compile_cache: bool = True
     """use JAX's persistent compilation cache"""
     progress: bool = True
@@ -43,15 +47,21 @@ def main(flags: QuickstartFlags) -> dict:
     import envs
     from experiments.common import results_table
     from jaxrl_align import compilation_cache, demos, rollout, runner
-    from jaxrl_align.algorithms import bc, ppo
+    from jaxrl_align.algorithms import airl, bc, ppo
 
+    for name in ("expert_seeds", "num_demos", "bc_seeds", "bc_epochs"):
+        if getattr(flags, name) <= 0:
+            raise SystemExit(f"error: --{name.replace('_', '-')}: expected a positive integer, "
+                             f"got {getattr(flags, name)}")
+    if flags.airl_seeds < 0:
+        raise SystemExit(f"error: --airl-seeds: expected 0 (skip) or more, got {flags.airl_seeds}")
     if flags.compile_cache:
         compilation_cache.enable()
     start = time.perf_counter()
     env, env_params = envs.make(ENV_ID)
     reference = envs.reference_returns(ENV_ID)
 
-    print(f"[1/3] PPO experts on {ENV_ID}: {flags.expert_seeds} seeds in one program")
+    print(f"[1/4] PPO experts on {ENV_ID}: {flags.expert_seeds} seeds in one program")
     expert_algo = ppo.make(ppo.PPOConfig(), env, env_params)
     expert_run = runner.run(
         expert_algo, env, env_params,
@@ -63,7 +73,7 @@ def main(flags: QuickstartFlags) -> dict:
     expert_state = jax.tree.map(lambda x: x[best], expert_run.state)
     print(results_table("PPO experts", expert_run.seeds, expert_run.summary))
 
-    print(f"[2/3] {flags.num_demos} demonstrations from expert seed {best}")
+    print(f"[2/4] {flags.num_demos} demonstrations from expert seed {best}")
     expert_policy = lambda key, obs: expert_algo.act(expert_state, key, obs)
     trajs = jax.jit(lambda key: rollout.rollout_episodes(
         env, env_params, expert_policy, key, flags.num_demos,
@@ -73,7 +83,7 @@ def main(flags: QuickstartFlags) -> dict:
     trajs, meta = demos.load_demos(demo_path, env=env, env_params=env_params, env_id=ENV_ID)
     print(f"      saved {demo_path}: mean return {meta['mean_return']:.1f}")
 
-    print(f"[3/3] BC on {flags.bc_seeds} seeds in one program")
+    print(f"[3/4] BC on {flags.bc_seeds} seeds in one program")
     bc_algo = bc.make(bc.BCConfig(), env, env_params)
     bc_run = runner.run(
         bc_algo, env, env_params,
@@ -81,14 +91,36 @@ def main(flags: QuickstartFlags) -> dict:
                            num_chunks=10, progress=flags.progress),
         data=demos.demo_transitions(trajs), env_id=ENV_ID, reference_returns=reference,
         out_dir=flags.out / "bc")
+    summaries = {"expert": expert_run.summary, "bc": bc_run.summary}
+    if flags.airl_seeds > 0:
+        print(f"[4/4] AIRL on {flags.airl_seeds} seeds in one program")
+        airl_config = airl.AIRLConfig()
+        airl_algo = airl.make(airl_config, env, env_params)
+        airl_run = runner.run(
+            airl_algo, env, env_params,
+            runner.RunSettings(seeds=tuple(range(flags.airl_seeds)),
+                               num_updates=airl_config.ppo.num_updates, num_chunks=10,
+                               progress=flags.progress),
+            data=demos.demo_transitions(trajs), env_id=ENV_ID, reference_returns=reference,
+            out_dir=flags.out / "airl")
+        reward_path = airl.save_reward(flags.out / "airl" / "reward.msgpack", airl_config, ENV_ID,
+                                       airl_run.state.disc_vars)
+        summaries["airl"] = airl_run.summary
     print()
     print(results_table(f"BC on {ENV_ID} from {flags.num_demos} expert trajectories",
                         bc_run.seeds, bc_run.summary))
+    if flags.airl_seeds > 0:
+        print()
+        print(results_table(f"AIRL on {ENV_ID} from the same trajectories", airl_run.seeds,
+                            airl_run.summary))
     wall = time.perf_counter() - start
-    print(f"\nBC: compile {bc_run.compile_s:.1f}s, run {bc_run.run_s:.1f}s. "
-          f"Quickstart wall time {wall:.1f}s. Outputs in {flags.out}/ "
-          f"(expert/, demos.npz, bc/: config.json, results.json, metrics.jsonl, learning_curve.png)")
-    return {"expert": expert_run.summary, "bc": bc_run.summary, "wall_s": wall}
+    print(f"\nBC: compile {bc_run.compile_s:.1f}s, run {bc_run.run_s:.1f}s." + (
+        f" AIRL: compile {airl_run.compile_s:.1f}s, run {airl_run.run_s:.1f}s; learned reward "
+        f"(g, every seed) in {reward_path}." if flags.airl_seeds > 0 else ""))
+    print(f"Quickstart wall time {wall:.1f}s. Outputs in {flags.out}/ (expert/, demos.npz, bc/"
+          f"{', airl/' if flags.airl_seeds > 0 else ''}: config.json, results.json, "
+          f"metrics.jsonl, learning_curve.png)")
+    return {**summaries, "wall_s": wall}
 
 
 if __name__ == "__main__":

@@ -137,6 +137,16 @@ class _Programs:
         self.replicated = NamedSharding(mesh, P())
         self.executables: dict = {}
 
+        def per_device(f, *specs):
+            """`f` on each device's runs alone (`shard_map`): every device runs exactly the
+            program one device would run on its share, so results do not depend on the device
+            count (XLA's automatic partitioning of the whole program changes rounding)."""
+            def call(*args):
+                in_specs = tuple(None if a is None else spec for a, spec in zip(args, specs))
+                return jax.shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=P(AXIS),
+                                     check_vma=False)(*args)
+            return call
+
         def init(keys, data, hparams):
             return jax.vmap(algo.init, in_axes=(0, None, None if hparams is None else 0))(
                 keys, data, hparams)
@@ -163,12 +173,14 @@ class _Programs:
                 policy = lambda k, obs: algo.act(state, k, obs, deterministic)
                 return rollout_episodes(env, env_params, policy, key, num_episodes,
                                         max_steps).returns
-            return jax.vmap(one_run)(states, keys)
+            return per_device(lambda s, k, p: jax.vmap(one_run)(s, k), P(AXIS), P(AXIS), P())(
+                states, keys, env_params)
 
         # CPU cannot reuse donated buffers and would only warn.
         donate = () if jax.default_backend() == "cpu" else (0,)
-        self.init = jax.jit(init, out_shardings=self.runs)
-        self.chunk = jax.jit(run_chunk, donate_argnums=donate, out_shardings=self.runs)
+        self.init = jax.jit(per_device(init, P(AXIS), P(), P(AXIS)), out_shardings=self.runs)
+        self.chunk = jax.jit(per_device(run_chunk, P(AXIS), P(), P()), donate_argnums=donate,
+                             out_shardings=self.runs)
         self.evaluate = jax.jit(evaluate, static_argnums=3, out_shardings=self.runs)
 
     def compiled(self, name: str, *args, static=()):

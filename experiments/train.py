@@ -191,9 +191,15 @@ def main(command, sweep=None):
     except ValueError as e:  # UsageError, DemonstrationError, unknown env id
         exit_on_usage_error(e)
     setup_jax(command.run)
-    result = runner.run(algo, env, env_params, settings, data, env_id=command.run.env,
-                        reference_returns=reference_returns_or_none(command.run.env), out_dir=out,
-                        extra_config={"command": type(command).__name__}, sweep=sweep)
+    from jaxrl_align.checkpoints import ResumeError
+
+    try:
+        result = runner.run(algo, env, env_params, settings, data, env_id=command.run.env,
+                            reference_returns=reference_returns_or_none(command.run.env),
+                            out_dir=out, extra_config={"command": type(command).__name__},
+                            sweep=sweep)
+    except ResumeError as e:
+        exit_on_usage_error(e)
     if jax.process_index() != 0:
         return None
     if isinstance(command, AIRLCommand):

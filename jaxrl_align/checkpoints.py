@@ -23,6 +23,10 @@ FAULT_ENV = "JAXRL_ALIGN_FAULT"
 of checkpoint <step> is still being written; `kill_after_save:<step>` once it is complete."""
 
 
+class ResumeError(ValueError):
+    """The checkpoint to resume from belongs to another run."""
+
+
 def _fault(point: str, step: int) -> None:
     if os.environ.get(FAULT_ENV) == f"{point}:{step}":
         os.kill(os.getpid(), signal.SIGKILL)
@@ -65,11 +69,14 @@ class RunCheckpoints:
     def wait(self) -> None:
         self.manager.wait_until_finished()
 
-    def restore(self, step: int, abstract_state):
+    def restore_meta(self, step: int) -> dict:
         ocp = self._ocp
-        restored = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
-        return restored["state"], restored["meta"]
+        return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+
+    def restore_state(self, step: int, abstract_state):
+        ocp = self._ocp
+        return self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state)))["state"]
 
     def close(self) -> None:
         self.manager.wait_until_finished()

@@ -316,16 +316,17 @@ def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
     diverged: dict[int, dict] = {}
     states = None
     if out_dir is not None and settings.checkpoint_every > 0:
-        from jaxrl_align.checkpoints import RunCheckpoints
+        from jaxrl_align.checkpoints import ResumeError, RunCheckpoints
 
         ckpt = RunCheckpoints(Path(out_dir) / "checkpoints", settings.keep_checkpoints,
                               fresh=not settings.resume)
         step = ckpt.latest_step() if settings.resume else None
         if step is not None:
-            states, meta = ckpt.restore(step, [abstract] * num_slices)
+            meta = ckpt.restore_meta(step)
             if meta["fingerprint"] != fingerprint:
-                raise ValueError(f"resume: the checkpoint in {ckpt.directory} is of a different "
-                                 "run (algorithm, settings, seeds, sweep or device layout differ)")
+                raise ResumeError(f"--resume: the checkpoint in {ckpt.directory} is of a different "
+                                  "run (algorithm, settings, seeds, sweep or device layout differ)")
+            states = ckpt.restore_state(step, [abstract] * num_slices)
             start_chunk = resumed_from = int(meta["chunk"])
             metric_log = [{k: np.asarray(v, np.float32) for k, v in m.items()}
                           for m in meta["metric_log"]]

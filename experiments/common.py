@@ -91,11 +91,41 @@ def reference_returns_or_none(env_id: str):
 
 def init_distributed(flags: RunFlags) -> None:
     """Join the other processes of a multi-process run; must come before JAX touches a device."""
-    if flags.coordinator_address is not None:
-        import jax
+    import jax
 
+    if flags.coordinator_address is not None and not jax.distributed.is_initialized():
         jax.distributed.initialize(coordinator_address=flags.coordinator_address,
                                    num_processes=flags.num_processes, process_id=flags.process_id)
+
+
+def init_distributed_from_argv(argv=None) -> None:
+    """`init_distributed` from the raw command line, for entry points to call before importing
+    anything that starts JAX's backend (gymnax does at import). tyro validates the same flags
+    afterwards."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+
+    def value(flag, default=None):
+        for i, arg in enumerate(argv):
+            for name in (flag, flag.replace("-", "_")):
+                if arg == name and i + 1 < len(argv):
+                    return argv[i + 1]
+                if arg.startswith(name + "="):
+                    return arg.split("=", 1)[1]
+        return default
+
+    address = value("--coordinator-address")
+    if address is None:
+        return
+    try:
+        num_processes, process_id = int(value("--num-processes", 1)), int(value("--process-id", 0))
+    except ValueError:
+        return  # tyro reports the malformed flag
+    if not 0 <= process_id < num_processes:
+        return  # check_flags reports it
+    import jax
+
+    jax.distributed.initialize(coordinator_address=address, num_processes=num_processes,
+                               process_id=process_id)
 
 
 def run_settings(flags: RunFlags, num_updates: int):

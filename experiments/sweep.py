@@ -17,6 +17,11 @@ sweep.json and sweep.png beside the usual run outputs in --out.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # jax.distributed must start before gymnax (imported below) touches JAX
+    from experiments.common import init_distributed_from_argv
+
+    init_distributed_from_argv()
+
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path

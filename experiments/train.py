@@ -12,6 +12,11 @@ writes its transferable reward g: reward.msgpack + reward.json).
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # jax.distributed must start before gymnax (imported below) touches JAX
+    from experiments.common import init_distributed_from_argv
+
+    init_distributed_from_argv()
+
 from dataclasses import dataclass, field
 from pathlib import Path
 

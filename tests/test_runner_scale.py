@@ -1,6 +1,7 @@
 """The runner at scale: a hyperparameter grid × seeds is one compilation, a diverging grid point
 is reported and leaves the others unchanged, and the runs axis gives the same results on 1 or 4
-devices, in slices, and over two processes joined by jax.distributed."""
+devices, in slices, and over two processes joined by jax.distributed (bit for bit across slices;
+to float32 rounding across device and process counts, where XLA compiles a partitioned program)."""
 import json
 import os
 import socket
@@ -196,8 +197,19 @@ def final_params(out: Path):
     import orbax.checkpoint as ocp
 
     steps = sorted(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit())
-    state = ocp.StandardCheckpointer().restore((out / "checkpoints" / str(steps[-1]) / "state").absolute())
-    return steps[-1], [np.asarray(x) for x in jax.tree.leaves(state)]
+    return steps[-1], restore_on_one_device(out / "checkpoints" / str(steps[-1]) / "state")
+
+
+def restore_on_one_device(path: Path):
+    """The leaves of a saved runner state, whatever devices wrote it."""
+    import orbax.checkpoint as ocp
+
+    checkpointer = ocp.StandardCheckpointer()
+    path = path.absolute()
+    one = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=one),
+                          checkpointer.metadata(path).item_metadata.tree)
+    return [np.asarray(x) for x in jax.tree.leaves(checkpointer.restore(path, target))]
 
 
 def test_two_processes_with_jax_distributed_equal_one_process(tmp_path, demo_file):
@@ -216,10 +228,15 @@ def test_two_processes_with_jax_distributed_equal_one_process(tmp_path, demo_fil
     two = json.loads((tmp_path / "multi" / "results.json").read_text())
     assert (one["devices"], one["processes"], two["devices"], two["processes"]) == (1, 1, 2, 2)
     assert two["return_mean"] == one["return_mean"]
-    assert (tmp_path / "multi" / "metrics.jsonl").read_text() == \
-        (tmp_path / "single" / "metrics.jsonl").read_text()
+    # Two partitions round like four devices do (see above): equal to float32 rounding.
+    lines = lambda out: [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    for a, b in zip(lines(tmp_path / "single"), lines(tmp_path / "multi"), strict=True):
+        assert a.keys() == b.keys() and a["eval_return"] == b["eval_return"]
+        for key in a:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-5, err_msg=key)
+    # Both processes wrote their shards of the orbax checkpoints; process 0 everything else.
     step_one, params_one = final_params(tmp_path / "single")
     step_two, params_two = final_params(tmp_path / "multi")
     assert step_one == step_two == 4
-    for a, b in zip(params_one, params_two):
-        np.testing.assert_array_equal(a, b)
+    for a, b in zip(params_one, params_two, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -36,6 +36,8 @@ class RunFlags:
     """how many of the latest checkpoints to keep"""
     resume: bool = False
     """continue a stopped run from the latest checkpoint in --out (bit for bit on CPU)"""
+    tensorboard: bool = False
+    """also write per-chunk scalars for TensorBoard to <out>/tensorboard"""
     coordinator_address: str | None = None
     """host:port of process 0, to run one command over several processes (jax.distributed)"""
     num_processes: int = 1
@@ -135,7 +137,8 @@ def run_settings(flags: RunFlags, num_updates: int):
                        num_chunks=flags.num_chunks, eval_episodes=flags.eval_episodes,
                        final_eval_episodes=flags.final_eval_episodes, progress=flags.progress,
                        slice_size=flags.slice_size, checkpoint_every=flags.checkpoint_every,
-                       keep_checkpoints=flags.keep_checkpoints, resume=flags.resume)
+                       keep_checkpoints=flags.keep_checkpoints, resume=flags.resume,
+                       tensorboard=flags.tensorboard)
 
 
 def setup_jax(flags: RunFlags) -> None:

@@ -52,6 +52,8 @@ class RunSettings:
     """how many of the latest checkpoints to keep"""
     resume: bool = False
     """continue from the latest checkpoint in the output folder (a fresh start if there is none)"""
+    tensorboard: bool = False
+    """also write per-chunk scalars (means over runs) for TensorBoard to <out>/tensorboard"""
 
 
 @dataclass
@@ -303,7 +305,8 @@ def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
     fingerprint = json.dumps({
         "algo": algo.name, "algo_config": config_to_dict(algo.config),
         "run": {k: v for k, v in config_to_dict(settings).items()
-                if k not in ("progress", "resume", "checkpoint_every", "keep_checkpoints")},
+                if k not in ("progress", "resume", "checkpoint_every", "keep_checkpoints",
+                             "tensorboard")},
         "run_seeds": run_seeds.tolist(),
         "hparams": None if run_hparams is None else {k: v.tolist() for k, v in run_hparams.items()},
         "layout": [slice_size, num_slices]}, sort_keys=True, default=str)
@@ -337,6 +340,11 @@ def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
         states = [init_fn(k, data_g, h) for k, h in zip(keys_g, hp_g)]
 
     metrics_file = Path(out_dir) / "metrics.jsonl" if out_dir is not None else None
+    tb = None
+    if settings.tensorboard and out_dir is not None and primary:
+        from jaxrl_align.tensorboard import ScalarWriter
+
+        tb = ScalarWriter(Path(out_dir) / "tensorboard")
     t0 = time.perf_counter()
     bar = tqdm(range(start_chunk, num_chunks), total=num_chunks, initial=start_chunk,
                desc=f"{algo.name} x{num_runs} runs", unit="chunk",
@@ -377,6 +385,11 @@ def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
             "eval_return": eval_returns.tolist(),
             **{k: v.tolist() for k, v in chunk_means.items()},
             "diverged_runs": sorted(diverged)}))
+        if tb is not None:
+            tb.scalars(updates * max(algo.env_steps_per_update, 1),
+                       {**{f"mean/{k}": v for k, v in shown.items()},
+                        **{f"mean/{k}": float(v[ok].mean()) if ok.any() else float("nan")
+                           for k, v in chunk_means.items()}})
         if metrics_file is not None and primary:  # rewritten whole: never half a line
             outputs.write_atomic(metrics_file, lambda f: f.write(("\n".join(lines) + "\n").encode()))
         if ckpt is not None and ((c + 1) % settings.checkpoint_every == 0 or c + 1 == num_chunks):
@@ -393,6 +406,8 @@ def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
     run_s = time.perf_counter() - t0
     if ckpt is not None:
         ckpt.close()
+    if tb is not None:
+        tb.close()
 
     per_run = final_returns.mean(axis=1)
     summary = evaluation.summarize(per_run, *reference_returns) if reference_returns else {

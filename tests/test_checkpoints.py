@@ -49,9 +49,15 @@ def saved_state(out: Path, step: int):
 
 
 def test_sigkill_during_a_save_and_between_chunks_then_resume_is_bit_identical(tmp_path, demo_file):
-    full = train(demo_file, tmp_path / "full")
+    full = train(demo_file, tmp_path / "full", "--tensorboard")
     assert full.returncode == 0, full.stderr[-3000:]
     assert steps(tmp_path / "full")[0] == [5, 6]  # the last 2 are kept
+    from jaxrl_align.tensorboard import read_scalars
+
+    (events,) = (tmp_path / "full" / "tensorboard").iterdir()
+    scalars = read_scalars(events)  # checks every record's CRCs too
+    assert [step for step, _ in scalars] == [1, 2, 3, 4, 5, 6]
+    assert {"mean/eval_return", "mean/loss"} <= set(scalars[-1][1])
 
     out = tmp_path / "killed"
     # 1. Killed while checkpoint 3 is being written: checkpoint 2 stays the latest, intact.

@@ -240,3 +240,25 @@ def test_two_processes_with_jax_distributed_equal_one_process(tmp_path, demo_fil
     assert step_one == step_two == 4
     for a, b in zip(params_one, params_two, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_sweep_command_ranks_configurations(tmp_path, demo_file):
+    out = tmp_path / "sweep"
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.sweep", "bc", "--demos", str(demo_file), "--seeds", "3",
+         "--epochs", "3", "--num-chunks", "1", "--eval-episodes", "1", "--final-eval-episodes",
+         "2", "--bc.batch-size", "100", "--no-progress", "--out", str(out),
+         "--grid", "lr=0,1e-2", "ent-weight=1e-3"], cwd=REPO, capture_output=True, text=True,
+        timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranking = json.loads((out / "sweep.json").read_text())["ranking"]
+    assert [r["hparams"] for r in ranking] == [{"lr": 1e-2, "ent_weight": 1e-3},
+                                               {"lr": 0.0, "ent_weight": 1e-3}]
+    assert ranking[0]["iqm"] > ranking[1]["iqm"] and len(ranking[0]["per_seed"]) == 3
+    assert "IQM normalized_score" in proc.stdout and (out / "sweep.png").stat().st_size > 0
+    bad = subprocess.run(
+        [sys.executable, "-m", "experiments.sweep", "bc", "--demos", str(demo_file),
+         "--out", str(tmp_path / "bad"), "--grid", "batch_size=1,2"], cwd=REPO,
+        capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "cannot be swept" in bad.stderr
+    assert not (tmp_path / "bad").exists()

@@ -7,7 +7,7 @@ grid of values never recompiles.
 
     sweep = Sweep.grid({"lr": [1e-4, 1e-3, 1e-2, 1e-1]})
     result = runner.run(algo, env, env_params, settings, data, sweep=sweep)
-    table = sweep.rank(result)   # IQM and bootstrap CI per configuration, best first
+    rows = rank(result)   # IQM and bootstrap CI per configuration, best first
 
 Runs are configuration-major: run i is configuration i // num_seeds with seed
 settings.seeds[i % num_seeds].

@@ -28,6 +28,22 @@ class RunFlags:
     """use JAX's persistent compilation cache (~/.cache/jaxrl_align/xla, or $JAXRL_ALIGN_CACHE)"""
     progress: bool = True
     """show a progress bar"""
+    slice_size: int | None = None
+    """runs per program call (a multiple of the device count); bounds memory for many seeds"""
+    checkpoint_every: int = 1
+    """orbax checkpoint (in <out>/checkpoints) every this many chunks and after the last; 0: never"""
+    keep_checkpoints: int = 2
+    """how many of the latest checkpoints to keep"""
+    resume: bool = False
+    """continue a stopped run from the latest checkpoint in --out (bit for bit on CPU)"""
+    tensorboard: bool = False
+    """also write per-chunk scalars for TensorBoard to <out>/tensorboard"""
+    coordinator_address: str | None = None
+    """host:port of process 0, to run one command over several processes (jax.distributed)"""
+    num_processes: int = 1
+    """processes joined by jax.distributed (with --coordinator-address)"""
+    process_id: int = 0
+    """this process's index (with --coordinator-address); process 0 writes the outputs"""
 
 
 class UsageError(ValueError):
@@ -39,7 +55,15 @@ def check_flags(flags: RunFlags) -> None:
         raise UsageError(f"--seeds: expected a positive number of seeds, got {flags.seeds}")
     if flags.first_seed < 0:
         raise UsageError(f"--first-seed: expected a non-negative integer, got {flags.first_seed}")
-    for name in ("num_chunks", "eval_episodes", "final_eval_episodes"):
+    if flags.slice_size is not None and flags.slice_size <= 0:
+        raise UsageError(f"--slice-size: expected a positive integer, got {flags.slice_size}")
+    if flags.checkpoint_every < 0:
+        raise UsageError(f"--checkpoint-every: expected 0 (never) or a positive integer, "
+                         f"got {flags.checkpoint_every}")
+    if flags.coordinator_address is not None and not 0 <= flags.process_id < flags.num_processes:
+        raise UsageError(f"--process-id: expected 0 <= id < --num-processes "
+                         f"({flags.num_processes}), got {flags.process_id}")
+    for name in ("num_chunks", "eval_episodes", "final_eval_episodes", "keep_checkpoints"):
         if getattr(flags, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')}: expected a positive integer, "
                              f"got {getattr(flags, name)}")
@@ -65,6 +89,56 @@ def reference_returns_or_none(env_id: str):
         return envs.reference_returns(env_id)
     except ValueError:
         return None
+
+
+def init_distributed(flags: RunFlags) -> None:
+    """Join the other processes of a multi-process run; must come before JAX touches a device."""
+    import jax
+
+    if flags.coordinator_address is not None and not jax.distributed.is_initialized():
+        jax.distributed.initialize(coordinator_address=flags.coordinator_address,
+                                   num_processes=flags.num_processes, process_id=flags.process_id)
+
+
+def init_distributed_from_argv(argv=None) -> None:
+    """`init_distributed` from the raw command line, for entry points to call before importing
+    anything that starts JAX's backend (gymnax does at import). tyro validates the same flags
+    afterwards."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+
+    def value(flag, default=None):
+        for i, arg in enumerate(argv):
+            for name in (flag, flag.replace("-", "_")):
+                if arg == name and i + 1 < len(argv):
+                    return argv[i + 1]
+                if arg.startswith(name + "="):
+                    return arg.split("=", 1)[1]
+        return default
+
+    address = value("--coordinator-address")
+    if address is None:
+        return
+    try:
+        num_processes, process_id = int(value("--num-processes", 1)), int(value("--process-id", 0))
+    except ValueError:
+        return  # tyro reports the malformed flag
+    if not 0 <= process_id < num_processes:
+        return  # check_flags reports it
+    import jax
+
+    jax.distributed.initialize(coordinator_address=address, num_processes=num_processes,
+                               process_id=process_id)
+
+
+def run_settings(flags: RunFlags, num_updates: int):
+    from jaxrl_align.runner import RunSettings
+
+    return RunSettings(seeds=seed_list(flags), num_updates=num_updates,
+                       num_chunks=flags.num_chunks, eval_episodes=flags.eval_episodes,
+                       final_eval_episodes=flags.final_eval_episodes, progress=flags.progress,
+                       slice_size=flags.slice_size, checkpoint_every=flags.checkpoint_every,
+                       keep_checkpoints=flags.keep_checkpoints, resume=flags.resume,
+                       tensorboard=flags.tensorboard)
 
 
 def setup_jax(flags: RunFlags) -> None:

@@ -12,6 +12,11 @@ writes its transferable reward g: reward.msgpack + reward.json).
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # jax.distributed must start before gymnax (imported below) touches JAX
+    from experiments.common import init_distributed_from_argv
+
+    init_distributed_from_argv()
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +24,8 @@ import jax
 import tyro
 
 from experiments.common import (RunFlags, UsageError, check_flags, exit_on_usage_error,
-                                make_env, reference_returns_or_none, results_table, seed_list,
-                                setup_jax)
+                                init_distributed, make_env, reference_returns_or_none,
+                                results_table, run_settings, setup_jax)
 from jaxrl_align.algorithms import airl, bc, gail, maxent_irl, mce_irl, ppo
 
 Flags = tyro.conf.OmitArgPrefixes[RunFlags]
@@ -160,8 +165,6 @@ COMMANDS = {"ppo": PPOCommand, "bc": BCCommand, "gail": GAILCommand, "airl": AIR
 def prepare(command):
     """Everything that can fail on bad input, before any compilation or output."""
     from jaxrl_align import demos as demos_io
-    from jaxrl_align.runner import RunSettings
-
     flags = command.run
     check_flags(flags)
     env, env_params = make_env(flags.env)
@@ -177,31 +180,41 @@ def prepare(command):
         if len(data) < batch_size:
             raise UsageError(f"{command.demos}: {len(data)} transitions, fewer than "
                              f"batch_size={batch_size}")
-    settings = RunSettings(seeds=seed_list(flags), num_updates=num_updates,
-                           num_chunks=flags.num_chunks, eval_episodes=flags.eval_episodes,
-                           final_eval_episodes=flags.final_eval_episodes, progress=flags.progress)
+    settings = run_settings(flags, num_updates)
     out = flags.out or Path("runs") / f"{algo.name}-{flags.env.replace('/', '_')}"
     return algo, env, env_params, data, settings, out
 
 
-def main(command) -> dict:
+def main(command, sweep=None):
+    """Train `command`; with `sweep` (a `jaxrl_align.sweep.Sweep`) every configuration × seed.
+    Returns the RunResult (None in processes other than 0 of a multi-process run)."""
     from jaxrl_align import runner
 
+    init_distributed(command.run)
     try:
         algo, env, env_params, data, settings, out = prepare(command)
     except ValueError as e:  # UsageError, DemonstrationError, unknown env id
         exit_on_usage_error(e)
     setup_jax(command.run)
-    result = runner.run(algo, env, env_params, settings, data, env_id=command.run.env,
-                        reference_returns=reference_returns_or_none(command.run.env), out_dir=out,
-                        extra_config={"command": type(command).__name__})
+    from jaxrl_align.checkpoints import ResumeError
+
+    try:
+        result = runner.run(algo, env, env_params, settings, data, env_id=command.run.env,
+                            reference_returns=reference_returns_or_none(command.run.env),
+                            out_dir=out, extra_config={"command": type(command).__name__},
+                            sweep=sweep)
+    except ResumeError as e:
+        exit_on_usage_error(e)
+    if jax.process_index() != 0:
+        return None
     if isinstance(command, AIRLCommand):
         best = int(result.final_returns.mean(axis=1).argmax())
         disc_vars = jax.tree.map(lambda x: x[best], result.state.disc_vars)
         airl.save_reward(out / "reward.msgpack", command.airl, command.run.env, disc_vars)
-    print(results_table(f"{algo.name} on {command.run.env}", result.seeds, result.summary))
+    if sweep is None:
+        print(results_table(f"{algo.name} on {command.run.env}", result.seeds, result.summary))
     print(f"compile {result.compile_s:.1f}s, run {result.run_s:.1f}s; wrote {out}/")
-    return result.summary
+    return result
 
 
 if __name__ == "__main__":

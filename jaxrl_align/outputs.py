@@ -63,7 +63,7 @@ def plot_learning_curves(path: Path, x: np.ndarray, curves: dict[str, np.ndarray
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.6), squeeze=False)
     for ax, (name, values) in zip(axes[0], curves.items()):
         values = np.asarray(values, dtype=float)
-        for seed_curve in values:
+        for seed_curve in values[:64]:  # thin lines for at most 64 runs; the mean covers all
             ax.plot(x, seed_curve, color="tab:blue", alpha=0.25, linewidth=0.8)
         ax.plot(x, values.mean(axis=0), color="tab:blue", linewidth=2, label="mean over seeds")
         ax.set_xlabel(xlabel)

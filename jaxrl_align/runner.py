@@ -1,8 +1,16 @@
-"""One runner for every algorithm: seeds as a `vmap` axis, the scan of `update` in chunks.
+"""One runner for every algorithm: runs (seeds × sweep configurations) as one array axis,
+sharded over every device, the scan of `update` in chunks.
 
 Inside a chunk everything is one compiled program. Between chunks the host shows progress,
-evaluates the current policies of every seed, and writes metrics. Device sharding, checkpoints
-and hyperparameter axes slot in at the same place (between chunks) without touching algorithms.
+evaluates the current policies of every run, reports runs that diverged, writes metrics and
+saves an orbax checkpoint from which `resume=True` continues bit for bit.
+
+Layout of the runs axis: R runs (configuration-major for sweeps, see `jaxrl_align.sweep`) are
+padded to `num_slices × slice_size` runs, `slice_size` a multiple of the device count; each slice
+is one call of the same compiled programs with its runs sharded over a 1-D `Mesh` of all
+devices (`NamedSharding(mesh, P("runs"))`, shared data replicated). Padding runs repeat the last
+run and are dropped from every result. Several slices bound memory: only one slice's
+intermediate values are live in a program at a time.
 """
 from __future__ import annotations
 
@@ -29,29 +37,55 @@ class RunSettings:
     num_updates: int
     num_chunks: int = 20
     eval_episodes: int = 10
-    """episodes per seed at every chunk boundary (the learning curve)"""
+    """episodes per run at every chunk boundary (the learning curve)"""
     final_eval_episodes: int = 50
-    """episodes per seed for the final evaluation in results.json"""
+    """episodes per run for the final evaluation in results.json"""
     deterministic_eval: bool = True
     progress: bool = True
+    slice_size: int | None = None
+    """runs per program call (rounded up to a multiple of the device count); None: all at once.
+    Smaller slices bound memory for thousands of runs; results do not depend on it."""
+    checkpoint_every: int = 1
+    """save an orbax checkpoint every this many chunks (and after the last); 0: never. Only
+    with an output folder (its checkpoints/ subfolder)."""
+    keep_checkpoints: int = 2
+    """how many of the latest checkpoints to keep"""
+    resume: bool = False
+    """continue from the latest checkpoint in the output folder (a fresh start if there is none)"""
+    tensorboard: bool = False
+    """also write per-chunk scalars (means over runs) for TensorBoard to <out>/tensorboard"""
 
 
 @dataclass
 class RunResult:
-    state: Any  # the algorithm state, batched over seeds
-    seeds: list[int]
+    state: Any  # the algorithm state, batched over runs (padding dropped)
+    seeds: list[int]  # the seed of every run (repeated across sweep configurations)
     chunk_updates: np.ndarray  # [chunks] updates done at the end of each chunk
-    chunk_metrics: dict[str, np.ndarray]  # name -> [seeds, chunks], mean over the chunk
-    eval_returns: np.ndarray  # [seeds, chunks] mean evaluation return at each chunk end
-    final_returns: np.ndarray  # [seeds, final_eval_episodes]
+    chunk_metrics: dict[str, np.ndarray]  # name -> [runs, chunks], mean over the chunk
+    eval_returns: np.ndarray  # [runs, chunks] mean evaluation return at each chunk end
+    final_returns: np.ndarray  # [runs, final_eval_episodes]
     summary: dict
     compile_s: float
     run_s: float
     env_steps: int
     files: dict[str, Path] = field(default_factory=dict)
+    run_seeds: np.ndarray | None = None  # [runs]
+    run_config: np.ndarray | None = None  # [runs] sweep configuration index (all 0 without one)
+    configs: list[dict] | None = None  # sweep configurations (None without a sweep)
+    diverged: list[dict] = field(default_factory=list)  # runs that became non-finite
+    devices: int = 1
+    processes: int = 1
+    slice_size: int = 0
+    num_slices: int = 1
+    resumed_from: int | None = None  # chunks already done in the checkpoint resumed from
 
 
 EVAL_STREAM = 0x5EED
+AXIS = "runs"
+
+# Programs compiled by this process (a test counts them): one per distinct program and input
+# layout, never one per seed, sweep value or chunk.
+COMPILATIONS: list[str] = []
 
 
 def validate_settings(settings: RunSettings) -> None:
@@ -62,10 +96,16 @@ def validate_settings(settings: RunSettings) -> None:
         raise ValueError(f"seeds: expected non-negative integers, got {list(settings.seeds)}")
     if len(set(settings.seeds)) != len(settings.seeds):
         raise ValueError(f"seeds: expected distinct values, got {list(settings.seeds)}")
-    for name in ("num_updates", "num_chunks", "eval_episodes", "final_eval_episodes"):
+    for name in ("num_updates", "num_chunks", "eval_episodes", "final_eval_episodes",
+                 "keep_checkpoints"):
         value = getattr(settings, name)
         if int(value) <= 0:
             raise ValueError(f"{name}: expected a positive integer, got {value}")
+    if settings.slice_size is not None and int(settings.slice_size) <= 0:
+        raise ValueError(f"slice_size: expected a positive integer, got {settings.slice_size}")
+    if int(settings.checkpoint_every) < 0:
+        raise ValueError(f"checkpoint_every: expected 0 (never) or a positive integer, "
+                         f"got {settings.checkpoint_every}")
 
 
 def chunk_bounds(num_updates: int, num_chunks: int) -> np.ndarray:
@@ -80,101 +120,312 @@ def seed_keys(seeds: Sequence[int]) -> jax.Array:
     return jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
 
 
+def _all_finite(tree) -> jax.Array:
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    if not leaves:
+        return jnp.bool_(True)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+class _Programs:
+    """The jitted programs of one (algorithm, env, mesh), and their compiled executables keyed by
+    input layout: a second run of the same algorithm with other seeds or sweep values reuses
+    them without tracing or compiling anything."""
+
+    def __init__(self, algo: Algorithm, env, max_steps: int, deterministic: bool, mesh):
+        from jax.sharding import NamedSharding, PartitionSpec as P
+
+        self.runs = NamedSharding(mesh, P(AXIS))
+        self.replicated = NamedSharding(mesh, P())
+        self.executables: dict = {}
+
+        def per_device(f, *specs):
+            """`f` on each device's runs alone (`shard_map`): every device runs exactly the
+            program one device would run on its share, so results do not depend on the device
+            count (XLA's automatic partitioning of the whole program changes rounding)."""
+            def call(*args):
+                in_specs = tuple(None if a is None else spec for a, spec in zip(args, specs))
+                return jax.shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=P(AXIS),
+                                     check_vma=False)(*args)
+            return call
+
+        def init(keys, data, hparams):
+            return jax.vmap(algo.init, in_axes=(0, None, None if hparams is None else 0))(
+                keys, data, hparams)
+
+        def run_chunk(states, data, length):
+            """`length` updates of every run; the mean of each metric over the chunk, and
+            whether the run's state and metrics are still finite."""
+            def one_run(state):
+                metric_shapes = jax.eval_shape(algo.update, state, data)[1]
+                sums = jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metric_shapes)
+
+                def body(_, carry):
+                    state, sums = carry
+                    state, metrics = algo.update(state, data)
+                    return state, jax.tree.map(jnp.add, sums, metrics)
+
+                state, sums = jax.lax.fori_loop(0, length, body, (state, sums))
+                means = jax.tree.map(lambda x: x / length, sums)
+                return state, means, _all_finite(state) & _all_finite(means)
+            return jax.vmap(one_run)(states)
+
+        def evaluate(states, keys, env_params, num_episodes):
+            def one_run(state, key):
+                policy = lambda k, obs: algo.act(state, k, obs, deterministic)
+                return rollout_episodes(env, env_params, policy, key, num_episodes,
+                                        max_steps).returns
+            return per_device(lambda s, k, p: jax.vmap(one_run)(s, k), P(AXIS), P(AXIS), P())(
+                states, keys, env_params)
+
+        # CPU cannot reuse donated buffers and would only warn.
+        donate = () if jax.default_backend() == "cpu" else (0,)
+        self.init = jax.jit(per_device(init, P(AXIS), P(), P(AXIS)), out_shardings=self.runs)
+        self.chunk = jax.jit(per_device(run_chunk, P(AXIS), P(), P()), donate_argnums=donate,
+                             out_shardings=self.runs)
+        self.evaluate = jax.jit(evaluate, static_argnums=3, out_shardings=self.runs)
+
+    def compiled(self, name: str, *args, static=()):
+        leaves, treedef = jax.tree.flatten(args)
+        key = (name, treedef, static, tuple(
+            (x.shape, str(x.dtype), getattr(x, "sharding", None)) for x in leaves))
+        if key not in self.executables:
+            fn = getattr(self, name)
+            self.executables[key] = fn.lower(*args, *static).compile()
+            COMPILATIONS.append(name)
+        return self.executables[key]
+
+
+_PROGRAM_CACHE: dict = {}
+
+
+def _programs(algo, env, max_steps, deterministic, mesh) -> _Programs:
+    key = (algo, env, max_steps, deterministic, mesh)
+    try:
+        hash(key)
+    except TypeError:  # an unhashable config: no reuse across runs
+        return _Programs(algo, env, max_steps, deterministic, mesh)
+    if key not in _PROGRAM_CACHE:
+        _PROGRAM_CACHE[key] = _Programs(algo, env, max_steps, deterministic, mesh)
+    return _PROGRAM_CACHE[key]
+
+
+def _to_global(tree, sharding):
+    """Host values as global arrays with `sharding` (every process passes the same values and
+    keeps only its devices' parts, so this works alike on one process or many)."""
+    def put(x):
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+    return jax.tree.map(put, tree)
+
+
+def _to_host(x) -> np.ndarray:
+    if getattr(x, "is_fully_addressable", True):
+        return np.asarray(x)
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def runs_layout(num_runs: int, num_devices: int, slice_size: int | None) -> tuple[int, int]:
+    """(slice_size, num_slices): slices of a multiple of the device count covering every run."""
+    per = min(int(slice_size or num_runs), num_runs)
+    per = -(-per // num_devices) * num_devices
+    return per, -(-num_runs // per)
+
+
 def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
         env_id: str | None = None, reference_returns: tuple[float, float] | None = None,
         out_dir: Path | None = None, extra_config: dict | None = None,
-        hparams: dict | None = None) -> RunResult:
-    """Train `algo` on every seed in one program per chunk, evaluate, and (with `out_dir`) write
-    config.json, results.json, metrics.jsonl and learning_curve.png.
+        hparams: dict | None = None, sweep=None, devices: Sequence | None = None) -> RunResult:
+    """Train `algo` on every run in one program per chunk, evaluate, and (with `out_dir`) write
+    config.json, results.json, metrics.jsonl, learning_curve.png and checkpoints/.
 
-    `hparams` optionally gives each run its own numeric hyperparameters: name -> array with one
-    value per seed (see `jaxrl_align.hparams`). Values are traced, so changing them never
-    recompiles.
+    Runs are the seeds, or with `sweep` (a `jaxrl_align.sweep.Sweep`) every configuration × every
+    seed. `hparams` alternatively gives each seed its own numeric hyperparameters: name -> array
+    with one value per seed (see `jaxrl_align.hparams`). Values are traced, so changing them never
+    recompiles. `devices` defaults to every device of every process (`jax.devices()`).
     """
+    from jax.sharding import Mesh
+
     validate_settings(settings)
     seeds = [int(s) for s in settings.seeds]
+    if sweep is not None and hparams is not None:
+        raise ValueError("run: pass either hparams (one value per seed) or sweep, not both")
+    configs = None
+    if sweep is not None:
+        run_seeds, run_config, run_hparams = sweep.runs(seeds)
+        configs = sweep.config_dicts()
+    else:
+        run_seeds, run_config = np.asarray(seeds, np.int64), np.zeros(len(seeds), np.int64)
+        run_hparams = None
+        if hparams is not None:
+            run_hparams = {k: np.asarray(v, np.float32) for k, v in hparams.items()}
+            for k, v in run_hparams.items():
+                if v.shape != (len(seeds),):
+                    raise ValueError(f"hparams[{k!r}]: expected one value per seed "
+                                     f"({len(seeds)}), got shape {v.shape}")
+    num_runs = len(run_seeds)
     bounds = chunk_bounds(settings.num_updates, settings.num_chunks)
     num_chunks = len(bounds)
     max_steps = max_episode_steps(env_params)
 
-    def run_chunk(states, data, length):
-        """`length` updates of every seed; returns the mean of each metric over the chunk."""
-        def one_seed(state):
-            metric_shapes = jax.eval_shape(algo.update, state, data)[1]
-            sums = jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metric_shapes)
+    devices = list(devices) if devices is not None else jax.devices()
+    mesh = Mesh(np.asarray(devices), (AXIS,))
+    slice_size, num_slices = runs_layout(num_runs, len(devices), settings.slice_size)
+    padded = np.concatenate([np.arange(num_runs),
+                             np.full(slice_size * num_slices - num_runs, num_runs - 1)])
+    slices = [padded[i * slice_size:(i + 1) * slice_size] for i in range(num_slices)]
+    primary = jax.process_index() == 0
 
-            def body(_, carry):
-                state, sums = carry
-                state, metrics = algo.update(state, data)
-                return state, jax.tree.map(jnp.add, sums, metrics)
+    # Run i trains from PRNGKey(seed_i) exactly, so seed s of a batched run equals a single run
+    # of `algorithm.train(algo, PRNGKey(s), ...)`; evaluation draws from a separate stream.
+    init_keys = np.asarray(seed_keys(run_seeds.tolist()))
+    eval_keys = np.asarray(jax.vmap(lambda k: jax.random.split(
+        jax.random.fold_in(k, EVAL_STREAM), num_chunks + 1))(jnp.asarray(init_keys)))
 
-            state, sums = jax.lax.fori_loop(0, length, body, (state, sums))
-            return state, jax.tree.map(lambda x: x / length, sums)
-        return jax.vmap(one_seed)(states)
-
-    def evaluate(states, keys, num_episodes):
-        def one_seed(state, key):
-            policy = lambda k, obs: algo.act(state, k, obs, settings.deterministic_eval)
-            trajs = rollout_episodes(env, env_params, policy, key, num_episodes, max_steps)
-            return trajs.returns
-        return jax.vmap(one_seed)(states, keys)
-
-    # Seed s trains from PRNGKey(s) exactly, so seed s of a batched run equals a single run of
-    # `algorithm.train(algo, PRNGKey(s), ...)`; evaluation draws from a separate stream.
-    init_keys = seed_keys(seeds)
-    eval_keys = jax.vmap(lambda k: jax.random.split(jax.random.fold_in(k, EVAL_STREAM),
-                                                    num_chunks + 1))(init_keys)
+    progs = _programs(algo, env, max_steps, settings.deterministic_eval, mesh)
+    data_g = _to_global(data, progs.replicated)
+    env_params_g = _to_global(env_params, progs.replicated)
+    keys_g = [_to_global(init_keys[sl], progs.runs) for sl in slices]
+    hp_g = [None if run_hparams is None else
+            _to_global({k: v[sl] for k, v in run_hparams.items()}, progs.runs) for sl in slices]
+    length_g = lambda n: _to_global(np.int32(n), progs.replicated)
 
     t0 = time.perf_counter()
-    init_fn = jax.jit(jax.vmap(algo.init, in_axes=(0, None, 0 if hparams else None)))
-    states = init_fn.lower(init_keys, data, hparams).compile()(init_keys, data, hparams)
-    # CPU cannot reuse donated buffers and would only warn.
-    donate = () if jax.default_backend() == "cpu" else (0,)
-    chunk_fn = jax.jit(run_chunk, donate_argnums=donate).lower(
-        states, data, jnp.int32(bounds[0])).compile()
-    eval_fn = jax.jit(evaluate, static_argnums=2)
-    eval_chunk_fn = eval_fn.lower(states, eval_keys[:, 0], settings.eval_episodes).compile()
+    init_fn = progs.compiled("init", keys_g[0], data_g, hp_g[0])
+    abstract = jax.eval_shape(progs.init, keys_g[0], data_g, hp_g[0])
+    abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=progs.runs),
+                            abstract)
+    chunk_fn = progs.compiled("chunk", abstract, data_g, length_g(bounds[0]))
+    eval_chunk_fn = progs.compiled("evaluate", abstract, _to_global(eval_keys[slices[0], 0], progs.runs),
+                                   env_params_g, static=(settings.eval_episodes,))
     compile_s = time.perf_counter() - t0
 
+    fingerprint = json.dumps({
+        "algo": algo.name, "algo_config": config_to_dict(algo.config),
+        "run": {k: v for k, v in config_to_dict(settings).items()
+                if k not in ("progress", "resume", "checkpoint_every", "keep_checkpoints",
+                             "tensorboard")},
+        "run_seeds": run_seeds.tolist(),
+        "hparams": None if run_hparams is None else {k: v.tolist() for k, v in run_hparams.items()},
+        "layout": [slice_size, num_slices]}, sort_keys=True, default=str)
+
+    ckpt = None
+    start_chunk, resumed_from = 0, None
     metric_log: list[dict[str, np.ndarray]] = []
-    eval_log = []
+    eval_log: list[np.ndarray] = []
+    lines: list[str] = []
+    diverged: dict[int, dict] = {}
+    states = None
+    if out_dir is not None and settings.checkpoint_every > 0:
+        from jaxrl_align.checkpoints import ResumeError, RunCheckpoints
+
+        ckpt = RunCheckpoints(Path(out_dir) / "checkpoints", settings.keep_checkpoints,
+                              fresh=not settings.resume)
+        step = ckpt.latest_step() if settings.resume else None
+        if step is not None:
+            meta = ckpt.restore_meta(step)
+            if meta["fingerprint"] != fingerprint:
+                raise ResumeError(f"--resume: the checkpoint in {ckpt.directory} is of a different "
+                                  "run (algorithm, settings, seeds, sweep or device layout differ)")
+            states = ckpt.restore_state(step, [abstract] * num_slices)
+            start_chunk = resumed_from = int(meta["chunk"])
+            metric_log = [{k: np.asarray(v, np.float32) for k, v in m.items()}
+                          for m in meta["metric_log"]]
+            eval_log = [np.asarray(e, np.float32) for e in meta["eval_log"]]
+            lines = list(meta["lines"])
+            diverged = {int(d["run"]): d for d in meta["diverged"]}
+    if states is None:
+        states = [init_fn(k, data_g, h) for k, h in zip(keys_g, hp_g)]
+
     metrics_file = Path(out_dir) / "metrics.jsonl" if out_dir is not None else None
-    lines = []
+    tb = None
+    if settings.tensorboard and out_dir is not None and primary:
+        from jaxrl_align.tensorboard import ScalarWriter
+
+        tb = ScalarWriter(Path(out_dir) / "tensorboard")
     t0 = time.perf_counter()
-    bar = tqdm(range(num_chunks), desc=f"{algo.name} x{len(seeds)} seeds", unit="chunk",
-               disable=not settings.progress, dynamic_ncols=True)
+    bar = tqdm(range(start_chunk, num_chunks), total=num_chunks, initial=start_chunk,
+               desc=f"{algo.name} x{num_runs} runs", unit="chunk",
+               disable=not (settings.progress and primary), dynamic_ncols=True)
+    gather = lambda parts: np.concatenate([_to_host(p) for p in parts])[:num_runs]
     for c in bar:
         length = bounds[c] - (bounds[c - 1] if c else 0)
-        states, metrics = chunk_fn(states, data, jnp.int32(length))
-        chunk_means = {k: np.asarray(v) for k, v in metrics.items()}
-        eval_returns = np.asarray(jnp.mean(eval_chunk_fn(states, eval_keys[:, c + 1]), axis=1))
+        outs = [chunk_fn(s, data_g, length_g(length)) for s in states]
+        states = [o[0] for o in outs]
+        chunk_means = {k: gather([o[1][k] for o in outs]) for k in outs[0][1]}
+        finite = gather([o[2] for o in outs])
+        eval_returns = gather([eval_chunk_fn(s, _to_global(eval_keys[sl, c + 1], progs.runs),
+                                             env_params_g) for s, sl in zip(states, slices)])
+        eval_returns = eval_returns.mean(axis=1)
+        updates = int(bounds[c])
+        for i in np.flatnonzero(~finite):
+            if int(i) not in diverged:
+                diverged[int(i)] = report = {
+                    "run": int(i), "seed": int(run_seeds[i]), "config": int(run_config[i]),
+                    "hparams": None if configs is None else configs[run_config[i]],
+                    "chunk": c, "updates": updates}
+                if primary:
+                    bar.write(f"diverged: run {i} (seed {report['seed']}"
+                              + ("" if configs is None else f", config {report['hparams']}")
+                              + f") has non-finite loss or parameters in chunk {c}")
         metric_log.append(chunk_means)
         eval_log.append(eval_returns)
-        updates = int(bounds[c])
-        shown = {"eval_return": float(eval_returns.mean())}
-        shown.update({k: float(v.mean()) for k, v in list(chunk_means.items())[:3]})
+        ok = np.ones(num_runs, bool)
+        ok[list(diverged)] = False
+        shown = {"eval_return": float(eval_returns[ok].mean()) if ok.any() else float("nan")}
+        shown.update({k: float(v[ok].mean()) if ok.any() else float("nan")
+                      for k, v in list(chunk_means.items())[:3]})
+        if diverged:
+            shown["diverged"] = len(diverged)
         bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()})
         lines.append(json.dumps({
             "chunk": c, "updates": updates, "env_steps": updates * algo.env_steps_per_update,
             "eval_return": eval_returns.tolist(),
-            **{k: v.tolist() for k, v in chunk_means.items()}}))
-        if metrics_file is not None:  # rewritten whole each chunk: a crash never leaves half a line
+            **{k: v.tolist() for k, v in chunk_means.items()},
+            "diverged_runs": sorted(diverged)}))
+        if tb is not None:
+            tb.scalars(updates * max(algo.env_steps_per_update, 1),
+                       {**{f"mean/{k}": v for k, v in shown.items()},
+                        **{f"mean/{k}": float(v[ok].mean()) if ok.any() else float("nan")
+                           for k, v in chunk_means.items()}})
+        if metrics_file is not None and primary:  # rewritten whole: never half a line
             outputs.write_atomic(metrics_file, lambda f: f.write(("\n".join(lines) + "\n").encode()))
-    jax.block_until_ready(states)
-    final_returns = np.asarray(eval_fn(states, eval_keys[:, -1], settings.final_eval_episodes))
+        if ckpt is not None and ((c + 1) % settings.checkpoint_every == 0 or c + 1 == num_chunks):
+            ckpt.save(c + 1, states, {
+                "chunk": c + 1, "fingerprint": fingerprint, "lines": lines,
+                "metric_log": [{k: v.tolist() for k, v in m.items()} for m in metric_log],
+                "eval_log": [e.tolist() for e in eval_log],
+                "diverged": list(diverged.values())})
+    final_returns = gather([
+        progs.compiled("evaluate", s, _to_global(eval_keys[sl, -1], progs.runs), env_params_g,
+                       static=(settings.final_eval_episodes,))(
+            s, _to_global(eval_keys[sl, -1], progs.runs), env_params_g)
+        for s, sl in zip(states, slices)])
     run_s = time.perf_counter() - t0
+    if ckpt is not None:
+        ckpt.close()
+    if tb is not None:
+        tb.close()
 
-    per_seed = final_returns.mean(axis=1)
-    summary = evaluation.summarize(per_seed, *reference_returns) if reference_returns else {
-        "return_mean": per_seed.tolist()}
+    per_run = final_returns.mean(axis=1)
+    summary = evaluation.summarize(per_run, *reference_returns) if reference_returns else {
+        "return_mean": per_run.tolist()}
+    state = jax.tree.map(lambda *parts: gather(parts), *states) if len(states) > 1 else \
+        jax.tree.map(lambda x: _to_host(x)[:num_runs], states[0])
     result = RunResult(
-        state=states, seeds=seeds,
+        state=state, seeds=run_seeds.tolist(),
         chunk_updates=bounds,
         chunk_metrics={k: np.stack([m[k] for m in metric_log], axis=1) for k in metric_log[0]},
         eval_returns=np.stack(eval_log, axis=1), final_returns=final_returns, summary=summary,
         compile_s=compile_s, run_s=run_s,
-        env_steps=settings.num_updates * algo.env_steps_per_update)
-    if out_dir is not None:
+        env_steps=settings.num_updates * algo.env_steps_per_update,
+        run_seeds=run_seeds, run_config=run_config, configs=configs,
+        diverged=[diverged[i] for i in sorted(diverged)], devices=len(devices),
+        processes=jax.process_count(), slice_size=slice_size, num_slices=num_slices,
+        resumed_from=resumed_from)
+    if out_dir is not None and primary:
         write_run(result, algo, settings, Path(out_dir), env_id, extra_config)
     return result
 
@@ -188,7 +439,11 @@ def results_record(result: RunResult, algo_name: str, env_id: str | None) -> dic
         "normalized_score": s.get("normalized_score"),
         "iqm": s.get("iqm"), "iqm_ci95": s.get("iqm_ci95"),
         "env_steps": result.env_steps, "compile_s": result.compile_s, "run_s": result.run_s,
-        "devices": jax.device_count(),
+        "devices": result.devices, "processes": result.processes,
+        "slice_size": result.slice_size, "num_slices": result.num_slices,
+        "configs": result.configs,
+        "config_index": None if result.configs is None else result.run_config.tolist(),
+        "diverged": result.diverged, "resumed_from": result.resumed_from,
     }
 
 
@@ -196,7 +451,7 @@ def write_run(result: RunResult, algo: Algorithm, settings: RunSettings, out_dir
               env_id: str | None, extra_config: dict | None) -> None:
     config = {"algo": algo.name, "env": env_id, "algo_config": config_to_dict(algo.config),
               "run": config_to_dict(settings), "versions": outputs.package_versions(),
-              **(extra_config or {})}
+              "sweep": result.configs, **(extra_config or {})}
     result.files["config"] = outputs.write_json(out_dir / "config.json", config)
     result.files["results"] = outputs.write_json(out_dir / "results.json",
                                                  results_record(result, algo.name, env_id))

@@ -53,7 +53,7 @@ def test_agent_learns_cartpole_from_synthetic_preferences(cartpole_run):
 def test_reward_model_predicts_heldout_preferences(cartpole_run):
     acc = cartpole_run.chunk_metrics["heldout_acc"]
     assert np.all(acc[:, -1] > 0.9), acc
-    assert np.all(cartpole_run.chunk_metrics["heldout_decisive"][:, -1] > 20)
+    assert np.all(cartpole_run.chunk_metrics["heldout_size"][:, -1] >= 100)
     # The buffer filled as scheduled: every comparison queried is stored.
     assert np.all(np.asarray(cartpole_run.state.buffer.size) == 1000)
 
@@ -65,8 +65,8 @@ def test_fragments_stay_inside_one_episode():
     done = np.zeros((10, 2), bool)
     done[[3, 7], 0] = True
     valid = np.asarray(frag.valid_starts(jnp.asarray(done), 4))
-    # env 0: start t valid iff no end on t..t+2 -> t = 0 (ends at 3 on its last step), 4, 5? no
-    # (5..7 contains 7 at the last step: allowed), 6? (6..9 has 7 inside) no.
+    # env 0: start t is valid iff no episode ends on t..t+2: t = 0 (its end at 3 is the
+    # fragment's last step) and t = 4 (ends at 7); t = 5, 6 contain the end at 7 inside.
     np.testing.assert_array_equal(valid[:, 0], [True, False, False, False, True, False, False])
     assert valid[:, 1].all()
     t, e = np.meshgrid(np.arange(10), np.arange(2), indexing="ij")
@@ -153,7 +153,7 @@ def test_synthetic_gatherer_matches_imitation():
     discount = 0.9
     returns_np = (rews * discount ** np.arange(6)).sum(-1)
     returns = frag.discounted_sum(jnp.asarray(rews), discount)
-    np.testing.assert_allclose(returns, returns_np, rtol=1e-5)
+    np.testing.assert_allclose(returns, returns_np, rtol=1e-5, atol=1e-6)
     for temperature in (0.0, 0.5, 2.0):
         p = gatherer.preference_probability(returns, temperature)
         np.testing.assert_allclose(p, numpy_preference(returns_np[:, 0], returns_np[:, 1],
@@ -184,10 +184,10 @@ def test_preference_model_loss_matches_imitation(noise_prob):
     diff = rng.normal(scale=5, size=100).astype(np.float32)
     diff[0] = 80.0  # beyond the clip
     prefs = rng.uniform(size=100).astype(np.float32)
-    p = noise_prob * 0.5 + (1 - noise_prob) / (1 + np.exp(-np.clip(diff, -50, 50)))
+    p = noise_prob * 0.5 + (1 - noise_prob) / (1 + np.exp(-np.clip(diff, -20, 20)))
     reference = -(prefs * np.log(p) + (1 - prefs) * np.log1p(-p))
     np.testing.assert_allclose(cross_entropy(jnp.asarray(diff), jnp.asarray(prefs), noise_prob,
-                                             50.0), reference, rtol=1e-4, atol=1e-5)
+                                             20.0), reference, rtol=1e-4, atol=1e-5)
 
 
 def test_comparison_buffer_fills_then_drops_the_oldest():

@@ -22,9 +22,11 @@ rounds (imitation: `num_iterations`, default 5, with a long agent phase in betwe
 queried per round is a traced count `≤ max_pairs_per_round`: shapes never change.
 
 Held-out accuracy: each round also cuts `heldout_pairs_per_round` pairs from the query
-trajectories, labels them noiselessly by their true returns (not counted as comparisons, never
-trained on) and keeps the latest `heldout_size` in a ring; `heldout_acc` is the reward model's
-accuracy on those whose true returns differ.
+trajectories and labels them noiselessly by their true returns (not counted as comparisons, never
+trained on); those whose true returns differ enter a ring of the latest `heldout_size`, and
+`heldout_acc` is the reward model's accuracy on that ring (`heldout_size` metric: how many it
+holds). Once the agent balances for whole fragments its new pairs tie, and the ring keeps the
+last decisive ones.
 
 `make_offline` learns from a fixed dataset of labelled pairs instead (`preference_data`): the
 reward model trains on it in `init` (a random `heldout_frac` of the pairs held out), then every
@@ -84,11 +86,14 @@ class PreferenceComparisonsConfig:
     """environments of the ε-greedy query rollout (only with exploration_eps > 0)"""
     query_num_steps: int = 128
     """steps per environment of the ε-greedy query rollout, each round"""
+    query_reset: bool = False
+    """start every round's query rollout from fresh episodes (reset), so that queries always
+    cover the start of an episode, where a policy that has not learned the task yet fails"""
     normalize_reward: bool = True
     """running-normalise the learned reward before PPO sees it (imitation's NormalizedRewardNet)"""
     heldout_size: int = 256
     """held-out labelled pairs (ring) on which `heldout_acc` is measured"""
-    heldout_pairs_per_round: int = 8
+    heldout_pairs_per_round: int = 16
     """new held-out pairs per round"""
     heldout_frac: float = 0.1
     """offline mode: share of the dataset held out from reward training"""
@@ -192,6 +197,9 @@ class _Loop:
         env_state)."""
         cfg, spec = self.config, self.spec
         num_envs = cfg.query_num_envs
+        if cfg.query_reset:
+            key, reset_key = jax.random.split(key)
+            obs, env_state = self.init_query_envs(reset_key)
 
         def step(carry, key):
             obs, env_state = carry
@@ -248,15 +256,18 @@ def make(config: PreferenceComparisonsConfig, env, env_params) -> Algorithm:
         cfg.query_num_envs * cfg.query_num_steps if loop.exploring else 0)
 
     def label_heldout(heldout, key, steps, num):
+        """Cut `num` pairs, label them noiselessly and keep those whose true returns differ."""
         pairs, returns = frag.random_pairs(key, steps, num, length, discount)
         prefs = gatherer.preference_probability(returns, temperature=0.0)  # noiseless truth
-        return add_pairs(heldout, key, pairs, prefs, num, bootstrap=False)
+        decisive = prefs != 0.5
+        order = jnp.argsort(~decisive, stable=True)  # decisive pairs first
+        pairs, prefs = frag.take_pairs((pairs, prefs), order)
+        return add_pairs(heldout, key, pairs, prefs, decisive.sum(), bootstrap=False)
 
     def heldout_accuracy(reward_vars, heldout: ComparisonBuffer):
         filled = jnp.arange(heldout.capacity) < heldout.size
-        decisive = filled & (heldout.prefs != 0.5)
-        _, acc = model.evaluate(reward_vars, heldout.frags, heldout.prefs, decisive)
-        return acc, decisive.sum()
+        _, acc = model.evaluate(reward_vars, heldout.frags, heldout.prefs, filled)
+        return acc, heldout.size
 
     def init(key, data=None, hparams=None) -> PreferenceState:
         del data
@@ -316,14 +327,13 @@ def make(config: PreferenceComparisonsConfig, env, env_params) -> Algorithm:
         reward_vars, reward_opt_state, reward_metrics = model.train(
             state.reward_vars, state.reward_opt_state, buffer, train_key,
             cfg.reward_steps_per_round, hp["reward_lr"], hp["reward_weight_decay"])
-        heldout_acc, heldout_decisive = heldout_accuracy(reward_vars, heldout)
+        heldout_acc, heldout_size = heldout_accuracy(reward_vars, heldout)
         state = state.replace(reward_vars=reward_vars)
         # 5. The agent learns on the updated learned reward.
         rewards, norm_vars = loop.agent_rewards(state, batch)
         agent, agent_metrics = engine.learn(agent, batch, rewards)
         metrics = {**agent_metrics, **reward_metrics,
-                   "heldout_acc": heldout_acc, "heldout_decisive": heldout_decisive.astype(
-                       jnp.float32),
+                   "heldout_acc": heldout_acc, "heldout_size": heldout_size.astype(jnp.float32),
                    "comparisons": buffer.size.astype(jnp.float32),
                    "label_mean": jnp.sum(jnp.where(jnp.arange(max_pairs) < count, prefs, 0.0))
                    / jnp.maximum(count, 1),

@@ -8,8 +8,9 @@ and stored; the reward model trains for `initial_reward_steps` steps (imitation'
 
 Each round (one `update`):
 1. the agent (PPO) collects one rollout;
-2. query trajectories: that rollout, or with `exploration_eps > 0` a separate ε-greedy rollout of
-   the same policy (each step a uniformly random action with probability ε);
+2. query trajectories: that rollout and, with `exploration_frac > 0`, a separate ε-greedy rollout
+   of the same policy (each step a uniformly random action with probability ε), optionally from
+   fresh episodes (`query_reset`); `exploration_frac` of the candidate pairs come from it;
 3. fragments are cut from them (`fragments.random_pairs`), optionally actively selected by
    ensemble disagreement, and the round's scheduled number of them is labelled (synthetic
    Bradley-Terry gatherer) and appended to the preallocated comparison buffer;
@@ -80,10 +81,13 @@ class PreferenceComparisonsConfig:
     """candidate pairs per queried pair under active selection (imitation: 2)"""
     uncertainty_on: str = "logit"
     """disagreement measure for active selection: logit, probability or label"""
-    exploration_eps: float = 0.0
-    """> 0: query fragments come from a separate ε-greedy rollout of the current policy"""
+    exploration_frac: float = 0.0
+    """share of query pairs cut from a separate ε-greedy rollout of the current policy (the rest
+    from the agent's own rollout); 0: no such rollout (imitation's exploration_frac, default 0)"""
+    exploration_eps: float = 0.1
+    """probability of a uniformly random action in each step of the query rollout"""
     query_num_envs: int = 8
-    """environments of the ε-greedy query rollout (only with exploration_eps > 0)"""
+    """environments of the ε-greedy query rollout (only with exploration_frac > 0)"""
     query_num_steps: int = 128
     """steps per environment of the ε-greedy query rollout, each round"""
     query_reset: bool = False
@@ -162,12 +166,13 @@ class _Loop:
         if config.fragment_length > config.ppo.num_steps:
             raise ValueError(f"fragment_length: {config.fragment_length} is longer than the "
                              f"agent's rollout (ppo.num_steps={config.ppo.num_steps})")
-        if config.exploration_eps and config.fragment_length > config.query_num_steps:
+        if config.exploration_frac and config.fragment_length > config.query_num_steps:
             raise ValueError(f"fragment_length: {config.fragment_length} is longer than the query "
                              f"rollout (query_num_steps={config.query_num_steps})")
-        if not 0.0 <= config.exploration_eps <= 1.0:
-            raise ValueError(f"exploration_eps: expected a value in [0, 1], got "
-                             f"{config.exploration_eps}")
+        for name in ("exploration_eps", "exploration_frac"):
+            if not 0.0 <= getattr(config, name) <= 1.0:
+                raise ValueError(f"{name}: expected a value in [0, 1], got "
+                                 f"{getattr(config, name)}")
         if config.active_selection and config.model.ensemble_size < 2:
             raise ValueError("active_selection: needs a reward ensemble "
                              f"(model.ensemble_size >= 2, got {config.model.ensemble_size})")
@@ -178,7 +183,7 @@ class _Loop:
 
     @property
     def exploring(self) -> bool:
-        return self.config.exploration_eps > 0
+        return self.config.exploration_frac > 0
 
     def steps_of(self, batch: ppo.RolloutBatch) -> Steps:
         obs, acts, next_obs, terminated = self.engine.reward_inputs(batch)
@@ -255,9 +260,23 @@ def make(config: PreferenceComparisonsConfig, env, env_params) -> Algorithm:
     env_steps_per_update = cfg.ppo.steps_per_update + (
         cfg.query_num_envs * cfg.query_num_steps if loop.exploring else 0)
 
-    def label_heldout(heldout, key, steps, num):
+    def cut_pairs(key, sources, num):
+        """`num` random pairs: `exploration_frac` of them from the query rollout, the rest from
+        the agent's, in random order."""
+        agent_steps, query_steps = sources
+        if query_steps is None:
+            return frag.random_pairs(key, agent_steps, num, length, discount)
+        from_query = int(round(num * cfg.exploration_frac))
+        agent_key, query_key, perm_key = jax.random.split(key, 3)
+        parts = [frag.random_pairs(k, src, n, length, discount) for k, src, n in
+                 ((agent_key, agent_steps, num - from_query), (query_key, query_steps, from_query))
+                 if n > 0]
+        both = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
+        return frag.take_pairs(both, jax.random.permutation(perm_key, num))
+
+    def label_heldout(heldout, key, sources, num):
         """Cut `num` pairs, label them noiselessly and keep those whose true returns differ."""
-        pairs, returns = frag.random_pairs(key, steps, num, length, discount)
+        pairs, returns = cut_pairs(key, sources, num)
         prefs = gatherer.preference_probability(returns, temperature=0.0)  # noiseless truth
         decisive = prefs != 0.5
         order = jnp.argsort(~decisive, stable=True)  # decisive pairs first
@@ -285,7 +304,7 @@ def make(config: PreferenceComparisonsConfig, env, env_params) -> Algorithm:
         buffer = add_pairs(empty_buffer(example, capacity, members), boot_key, pairs, prefs,
                            initial, cfg.model.bootstrap)
         heldout = empty_buffer(example, cfg.heldout_size, 1)
-        heldout = label_heldout(heldout, held_key, steps, cfg.heldout_size)
+        heldout = label_heldout(heldout, held_key, (steps, None), cfg.heldout_size)
         hp = hparams_from_config(cfg, SWEEPABLE, own)
         if initial > 0:
             reward_vars, reward_opt_state, _ = model.train(
@@ -308,11 +327,13 @@ def make(config: PreferenceComparisonsConfig, env, env_params) -> Algorithm:
         steps = loop.steps_of(batch)
         query_obs, query_env_state = state.query_obs, state.query_env_state
         # 2. Query trajectories.
+        sources = (steps, None)
         if loop.exploring:
-            steps, query_obs, query_env_state = loop.explore(
+            query_steps, query_obs, query_env_state = loop.explore(
                 agent.params, query_obs, query_env_state, explore_key)
+            sources = (steps, query_steps)
         # 3. Fragments, (active) selection, labels, buffer.
-        pairs, returns = frag.random_pairs(frag_key, steps, num_candidates, length, discount)
+        pairs, returns = cut_pairs(frag_key, sources, num_candidates)
         if cfg.active_selection:
             diff, _ = model.return_diff(state.reward_vars, pairs)
             idx = frag.select_most_uncertain(diff, max_pairs, cfg.uncertainty_on,
@@ -321,7 +342,7 @@ def make(config: PreferenceComparisonsConfig, env, env_params) -> Algorithm:
         count = jnp.asarray(schedule)[jnp.minimum(state.round, num_rounds - 1)]
         prefs = gatherer.gather(label_key, returns, cfg.gatherer)
         buffer = add_pairs(state.buffer, boot_key, pairs, prefs, count, cfg.model.bootstrap)
-        heldout = label_heldout(state.heldout, held_key, steps, cfg.heldout_pairs_per_round)
+        heldout = label_heldout(state.heldout, held_key, sources, cfg.heldout_pairs_per_round)
         # 4. The reward model learns.
         hp = state.hparams
         reward_vars, reward_opt_state, reward_metrics = model.train(

@@ -29,8 +29,7 @@ REFERENCE = envs.reference_returns(ENV_ID)
 
 # -- learning ---------------------------------------------------------------------------------
 
-CARTPOLE_CONFIG = pc.PreferenceComparisonsConfig(
-    total_comparisons=1000, ppo=ppo.PPOConfig(total_timesteps=500_000))
+CARTPOLE_CONFIG = pc.PreferenceComparisonsConfig(ppo=ppo.PPOConfig(total_timesteps=500_000))
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +44,11 @@ def cartpole_run(cartpole):
 
 def test_agent_learns_cartpole_from_synthetic_preferences(cartpole_run):
     scores = np.asarray(cartpole_run.summary["normalized_score"])
-    # Random play scores 0; a reward learned with the wrong sign drives the pole down (< 0).
-    assert (scores >= 0.9).sum() >= 2, cartpole_run.summary["return_mean"]
-    assert pc.comparisons_queried(CARTPOLE_CONFIG) == 1000
+    returns = np.asarray(cartpole_run.summary["return_mean"])
+    # Random play returns 33 (score 0); a reward learned with the wrong sign drops the pole at
+    # once (return < 10). About half the seeds solve the task in this budget (see the README).
+    assert (scores >= 0.9).sum() >= 1 and returns.mean() > 150, returns
+    assert pc.comparisons_queried(CARTPOLE_CONFIG) == 2000
 
 
 def test_reward_model_predicts_heldout_preferences(cartpole_run):
@@ -55,7 +56,7 @@ def test_reward_model_predicts_heldout_preferences(cartpole_run):
     assert np.all(acc[:, -1] > 0.9), acc
     assert np.all(cartpole_run.chunk_metrics["heldout_size"][:, -1] >= 100)
     # The buffer filled as scheduled: every comparison queried is stored.
-    assert np.all(np.asarray(cartpole_run.state.buffer.size) == 1000)
+    assert np.all(np.asarray(cartpole_run.state.buffer.size) == 2000)
 
 
 # -- fragments and active selection -----------------------------------------------------------
@@ -321,7 +322,8 @@ def test_malformed_preference_files_name_the_field(preference_file, cartpole, tm
 def test_offline_mode_learns_from_the_saved_dataset_alone(preference_file, cartpole):
     env, params = cartpole
     data, _ = load_preferences(preference_file, env=env, env_params=params, env_id=ENV_ID)
-    config = pc.PreferenceComparisonsConfig(ppo=ppo.PPOConfig(total_timesteps=300_000))
+    config = pc.PreferenceComparisonsConfig(ppo=ppo.PPOConfig(total_timesteps=300_000),
+                                            model=PreferenceModelConfig(use_action=False))
     algo = pc.make_offline(config, env, params)
     settings = runner.RunSettings(seeds=(0, 1), num_updates=config.ppo.num_updates, num_chunks=2,
                                   eval_episodes=5, final_eval_episodes=20, progress=False)

@@ -61,6 +61,12 @@ from jaxrl_align.rewards import NORM_STATS, RunningNorm
 
 @dataclass(frozen=True)
 class PreferenceComparisonsConfig:
+    """Defaults: the settings tuned here on seals/CartPole-v0 (2000 comparisons, < 1M agent steps).
+    Deviations from imitation's defaults, each for that reason: fragments of 25 steps (100),
+    16 reward steps every PPO round rather than a few long phases, a 3-member state-only
+    ensemble with active selection (a single (s, a) net, random fragments), and half of the
+    query pairs from ε-greedy rollouts of fresh episodes (no exploration)."""
+
     total_comparisons: int = 2000
     """synthetic comparisons over the whole run (imitation's scripts: 5000)"""
     initial_comparison_frac: float = 0.1
@@ -69,28 +75,28 @@ class PreferenceComparisonsConfig:
     """constant, hyperbolic or inverse_quadratic (imitation: hyperbolic)"""
     comparison_queue_size: int | None = None
     """comparisons kept (FIFO); None keeps all of them"""
-    fragment_length: int = 50
+    fragment_length: int = 25
     """steps per fragment (imitation: 100); at most the rollout length"""
     initial_reward_steps: int = 1000
     """reward-model steps in `init` on the initial comparisons"""
-    reward_steps_per_round: int = 4
+    reward_steps_per_round: int = 16
     """reward-model steps in every round"""
-    active_selection: bool = False
+    active_selection: bool = True
     """keep the pairs the ensemble disagrees on most (needs model.ensemble_size > 1)"""
-    active_selection_oversampling: int = 2
+    active_selection_oversampling: int = 4
     """candidate pairs per queried pair under active selection (imitation: 2)"""
     uncertainty_on: str = "logit"
     """disagreement measure for active selection: logit, probability or label"""
-    exploration_frac: float = 0.0
+    exploration_frac: float = 0.5
     """share of query pairs cut from a separate ε-greedy rollout of the current policy (the rest
     from the agent's own rollout); 0: no such rollout (imitation's exploration_frac, default 0)"""
     exploration_eps: float = 0.1
     """probability of a uniformly random action in each step of the query rollout"""
     query_num_envs: int = 8
     """environments of the ε-greedy query rollout (only with exploration_frac > 0)"""
-    query_num_steps: int = 128
+    query_num_steps: int = 64
     """steps per environment of the ε-greedy query rollout, each round"""
-    query_reset: bool = False
+    query_reset: bool = True
     """start every round's query rollout from fresh episodes (reset), so that queries always
     cover the start of an episode, where a policy that has not learned the task yet fails"""
     normalize_reward: bool = True
@@ -103,10 +109,12 @@ class PreferenceComparisonsConfig:
     """offline mode: share of the dataset held out from reward training"""
     gatherer: gatherer.GathererConfig = field(default_factory=gatherer.GathererConfig)
     """synthetic preferences (Bradley-Terry on true fragment returns)"""
-    model: PreferenceModelConfig = field(default_factory=PreferenceModelConfig)
-    """reward model, preference model and its trainer"""
-    ppo: ppo.PPOConfig = field(default_factory=ppo.PPOConfig)
-    """the agent's PPO settings; its total_timesteps sets the number of rounds"""
+    model: PreferenceModelConfig = field(
+        default_factory=lambda: PreferenceModelConfig(ensemble_size=3, use_action=False))
+    """reward model, preference model and its trainer (here: 3 bootstrapped members, state only)"""
+    ppo: ppo.PPOConfig = field(default_factory=lambda: ppo.PPOConfig(total_timesteps=796_672))
+    """the agent's PPO settings; its total_timesteps sets the number of rounds (389 rounds of
+    2048 agent steps plus 512 query steps, plus init's rollout: 997,888 agent steps)"""
 
     @property
     def reward_lr(self) -> float:

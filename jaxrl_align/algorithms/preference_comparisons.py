@@ -61,11 +61,11 @@ from jaxrl_align.rewards import NORM_STATS, RunningNorm
 
 @dataclass(frozen=True)
 class PreferenceComparisonsConfig:
-    """Defaults: the settings tuned here on seals/CartPole-v0 (2000 comparisons, < 1M agent steps).
-    Deviations from imitation's defaults, each for that reason: fragments of 25 steps (100),
-    16 reward steps every PPO round rather than a few long phases, a 3-member state-only
-    ensemble with active selection (a single (s, a) net, random fragments), and half of the
-    query pairs from ε-greedy rollouts of fresh episodes (no exploration)."""
+    """Defaults: the settings tuned here on seals/CartPole-v0 (2000 comparisons, < 1M agent
+    steps). They differ from imitation's defaults (in parentheses): fragments of 25 steps (100);
+    16 reward-model steps in every PPO round (a few long training phases); a 3-member
+    bootstrapped, state-only ensemble with active selection (one (s, a) network, random
+    fragments); half of the query pairs from ε-greedy rollouts of fresh episodes (none)."""
 
     total_comparisons: int = 2000
     """synthetic comparisons over the whole run (imitation's scripts: 5000)"""
@@ -181,9 +181,6 @@ class _Loop:
             if not 0.0 <= getattr(config, name) <= 1.0:
                 raise ValueError(f"{name}: expected a value in [0, 1], got "
                                  f"{getattr(config, name)}")
-        if config.active_selection and config.model.ensemble_size < 2:
-            raise ValueError("active_selection: needs a reward ensemble "
-                             f"(model.ensemble_size >= 2, got {config.model.ensemble_size})")
         if config.active_selection_oversampling < 1:
             raise ValueError("active_selection_oversampling: expected at least 1, got "
                              f"{config.active_selection_oversampling}")
@@ -254,6 +251,9 @@ class _Loop:
 
 def make(config: PreferenceComparisonsConfig, env, env_params) -> Algorithm:
     """Online preference comparisons with synthetic preferences; `data` is unused (None)."""
+    if config.active_selection and config.model.ensemble_size < 2:
+        raise ValueError("active_selection: needs a reward ensemble "
+                         f"(model.ensemble_size >= 2, got {config.model.ensemble_size})")
     loop = _Loop(config, env, env_params)
     engine, model, cfg = loop.engine, loop.model, config
     num_rounds = cfg.ppo.num_updates

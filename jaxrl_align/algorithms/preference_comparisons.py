@@ -30,8 +30,9 @@ holds). Once the agent balances for whole fragments its new pairs tie, and the r
 last decisive ones.
 
 `make_offline` learns from a fixed dataset of labelled pairs instead (`preference_data`): the
-reward model trains on it in `init` (a random `heldout_frac` of the pairs held out), then every
-update is a PPO round on the learned reward.
+reward model trains on it in `init` (a random `heldout_frac` of the pairs held out; `heldout_acc`
+scores the held-out pairs whose label is not a 0.5 tie), then every update is a PPO round on the
+learned reward.
 
 Agent environment steps: `init` takes one PPO rollout (`init_env_steps`) besides the
 `env_steps_per_update` of every round.
@@ -418,6 +419,7 @@ def make_offline(config: PreferenceComparisonsConfig, env, env_params) -> Algori
         agent = engine.init(agent_key, agent_hparams)
         reward_vars, reward_opt_state = model.init(model_key, data.frags)
         heldout = jax.random.uniform(split_key, (n,)) < cfg.heldout_frac
+        scored = heldout & (data.prefs != 0.5)  # a tie has no right answer to score
         if cfg.model.bootstrap and members > 1:
             counts = jax.random.poisson(boot_key, 1.0, (members, n)).astype(jnp.float32)
         else:
@@ -427,13 +429,13 @@ def make_offline(config: PreferenceComparisonsConfig, env, env_params) -> Algori
         reward_vars, reward_opt_state, _ = model.train(
             reward_vars, reward_opt_state, view(data, weights), train_key,
             cfg.initial_reward_steps, hp["reward_lr"], hp["reward_weight_decay"])
-        _, acc = model.evaluate(reward_vars, data.frags, data.prefs, heldout)
+        _, acc = model.evaluate(reward_vars, data.frags, data.prefs, scored)
         query_obs, query_env_state = jnp.zeros((0,)), ()
         empty = ComparisonBuffer(frags=(), prefs=jnp.zeros(0), weights=weights,
                                  size=jnp.zeros((), jnp.int32), next=jnp.zeros((), jnp.int32))
         return PreferenceState(
             agent=agent, reward_vars=reward_vars, reward_opt_state=reward_opt_state,
-            buffer=empty, heldout=heldout, query_obs=query_obs,
+            buffer=empty, heldout=scored, query_obs=query_obs,
             query_env_state=query_env_state,
             reward_norm=loop.reward_norm.init(jax.random.PRNGKey(0), jnp.zeros((1, 1))),
             round=jnp.zeros((), jnp.int32), key=key, hparams=hp, heldout_acc=acc)

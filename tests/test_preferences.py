@@ -326,12 +326,19 @@ def test_malformed_preference_files_name_the_field(preference_file, cartpole, tm
         load_preferences(tmp_path / "truncated.npz")
 
 
+def test_offline_reward_model_learns_from_the_saved_dataset(preference_file, cartpole):
+    env, params = cartpole
+    data, _ = load_preferences(preference_file, env=env, env_params=params, env_id=ENV_ID)
+    algo = pc.make_offline(pc.PreferenceComparisonsConfig(), env, params)
+    state = jax.jit(algo.init)(jax.random.PRNGKey(0), data)
+    assert float(state.heldout_acc) > 0.9
+    assert int(state.heldout.sum()) > 50  # ~10% of the 1000 pairs held out and scored
+
+
 def test_offline_mode_learns_from_the_saved_dataset_alone(preference_file, cartpole):
     env, params = cartpole
     data, _ = load_preferences(preference_file, env=env, env_params=params, env_id=ENV_ID)
-    config = pc.PreferenceComparisonsConfig(ppo=ppo.PPOConfig(total_timesteps=300_000),
-                                            model=PreferenceModelConfig(ensemble_size=1,
-                                                                        use_action=False))
+    config = pc.PreferenceComparisonsConfig(ppo=ppo.PPOConfig(total_timesteps=500_000))
     algo = pc.make_offline(config, env, params)
     settings = runner.RunSettings(seeds=(0, 1), num_updates=config.ppo.num_updates, num_chunks=2,
                                   eval_episodes=5, final_eval_episodes=20, progress=False)

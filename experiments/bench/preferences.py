@@ -29,9 +29,9 @@ class BenchFlags:
     env: str = "seals/CartPole-v0"
     out: Path = Path("bench_results/preferences.json")
     """where the JSON is written (atomically)"""
-    total_timesteps: int = 500_000
-    """agent env steps per seed (PPO's total_timesteps)"""
-    total_comparisons: int = 1000
+    total_timesteps: int = 796_672
+    """PPO's total_timesteps per seed (the default makes 997,888 agent steps with the queries)"""
+    total_comparisons: int = 2000
     """synthetic comparisons per seed"""
     seeds: tuple[int, ...] = SEED_COUNTS
     """seed counts to measure, each in one call"""
@@ -108,8 +108,9 @@ def main(flags: BenchFlags) -> dict:
         "config": json.loads(json.dumps(config, default=lambda o: getattr(o, "__dict__", str(o)))),
         "rows": rows, "versions": outputs.package_versions(),
     }
-    print(f"preference comparisons on {flags.env}: {timesteps} agent steps and {comparisons} "
-          f"comparisons per seed ({jax.default_backend()})")
+    print(f"preference comparisons on {flags.env}: {rows[0]['agent_env_steps_per_seed']} agent "
+          f"steps (PPO total_timesteps {timesteps}, plus query rollouts and init) and "
+          f"{comparisons} comparisons per seed ({jax.default_backend()})")
     print(table(rows))
     outputs.write_json(flags.out, record)
     print(f"wrote {flags.out}")

@@ -6,9 +6,12 @@
     python -m experiments.train airl --demos runs/quickstart/demos.npz --seeds 8
     python -m experiments.train mce_irl --env seals/CliffWorld7x4-v0 --mce-irl.hidden 32 32
     python -m experiments.train maxent_irl --env seals/RiskyPath-v0 --expert-episodes 100
+    python -m experiments.train preferences --env seals/CartPole-v0 --seeds 8 --save-comparisons
+    python -m experiments.train preferences --dataset runs/preferences/comparisons.npz
 
 Writes config.json, results.json, metrics.jsonl and learning_curve.png to --out (AIRL also
-writes its transferable reward g: reward.msgpack + reward.json).
+writes its transferable reward g: reward.msgpack + reward.json; preferences with
+--save-comparisons writes the best seed's labelled pairs: comparisons.npz).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from experiments.common import (RunFlags, UsageError, check_flags, exit_on_usage
                                 init_distributed, make_env, reference_returns_or_none,
                                 results_table, run_settings, setup_jax)
 from jaxrl_align.algorithms import airl, bc, gail, maxent_irl, mce_irl, ppo
+from jaxrl_align.algorithms import preference_comparisons
 
 Flags = tyro.conf.OmitArgPrefixes[RunFlags]
 
@@ -158,8 +162,40 @@ class MaxEntIRLCommand:
         return tabular_irl_data(self, env, env_params, 1.0)
 
 
+@dataclass(frozen=True)
+class PreferencesCommand:
+    """Preference comparisons: a reward model learned from synthetic Bradley-Terry preferences
+    (or, with --dataset, from a saved file of labelled fragment pairs), and PPO trained on it."""
+
+    dataset: Path | None = None
+    """offline mode: labelled pairs (.npz, see jaxrl_align.preference_data); default: online,
+    synthetic preferences from the true reward"""
+    save_comparisons: bool = False
+    """online mode: write the best seed's labelled pairs to <out>/comparisons.npz"""
+    run: Flags = field(default_factory=RunFlags)
+    preferences: preference_comparisons.PreferenceComparisonsConfig = field(
+        default_factory=preference_comparisons.PreferenceComparisonsConfig)
+
+    def build(self, env, env_params):
+        if self.dataset is not None and self.save_comparisons:
+            raise UsageError("--save-comparisons: only online runs query comparisons "
+                             "(drop --dataset)")
+        make = preference_comparisons.make_offline if self.dataset else preference_comparisons.make
+        return make(self.preferences, env, env_params), self.preferences.ppo.num_updates
+
+    def load_data(self, env, env_params):
+        if self.dataset is None:
+            return None
+        from jaxrl_align.preference_data import load_preferences
+
+        data, _ = load_preferences(self.dataset, env=env, env_params=env_params,
+                                   env_id=self.run.env)
+        return data
+
+
 COMMANDS = {"ppo": PPOCommand, "bc": BCCommand, "gail": GAILCommand, "airl": AIRLCommand,
-            "mce_irl": MCEIRLCommand, "maxent_irl": MaxEntIRLCommand}
+            "mce_irl": MCEIRLCommand, "maxent_irl": MaxEntIRLCommand,
+            "preferences": PreferencesCommand}
 
 
 def prepare(command):
@@ -172,6 +208,8 @@ def prepare(command):
     data = None
     if hasattr(command, "tabular_data"):
         data = command.tabular_data(env, env_params)
+    elif hasattr(command, "load_data"):
+        data = command.load_data(env, env_params)
     elif hasattr(command, "demos"):
         trajs, _ = demos_io.load_demos(command.demos, env=env, env_params=env_params,
                                        env_id=flags.env)
@@ -211,6 +249,15 @@ def main(command, sweep=None):
         best = int(result.final_returns.mean(axis=1).argmax())
         disc_vars = jax.tree.map(lambda x: x[best], result.state.disc_vars)
         airl.save_reward(out / "reward.msgpack", command.airl, command.run.env, disc_vars)
+    if isinstance(command, PreferencesCommand) and command.save_comparisons:
+        from jaxrl_align import preference_data
+
+        best = int(result.final_returns.mean(axis=1).argmax())
+        buffer = jax.tree.map(lambda x: x[best], result.state.buffer)
+        preference_data.save_preferences(
+            out / "comparisons.npz", preference_data.dataset_from_buffer(buffer),
+            env_id=command.run.env, source=f"synthetic preferences, seed {result.seeds[best]}",
+            extra_metadata={"gatherer": vars(command.preferences.gatherer)})
     if sweep is None:
         print(results_table(f"{algo.name} on {command.run.env}", result.seeds, result.summary))
     print(f"compile {result.compile_s:.1f}s, run {result.run_s:.1f}s; wrote {out}/")

@@ -414,6 +414,9 @@ def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
         "return_mean": per_run.tolist()}
     state = jax.tree.map(lambda *parts: gather(parts), *states) if len(states) > 1 else \
         jax.tree.map(lambda x: _to_host(x)[:num_runs], states[0])
+    # Gathered on the host (slices, devices, processes); handed back as JAX arrays on the default
+    # device, so that `algo.act(state, ...)` and other traced code can index it with tracers.
+    state = jax.tree.map(jnp.asarray, state)
     result = RunResult(
         state=state, seeds=run_seeds.tolist(),
         chunk_updates=bounds,

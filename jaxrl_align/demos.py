@@ -137,26 +137,40 @@ def _read_npz(path: Path, label: str) -> dict[str, np.ndarray]:
             f"({type(err).__name__}: {reason})") from None
 
 
-def _parse_metadata(encoded: np.ndarray | None, label: str) -> dict:
+def parse_metadata(encoded: np.ndarray | None, label: str, *, fail=_fail,
+                   schema_version: int = SCHEMA_VERSION) -> dict:
+    """The JSON object in an npz file's `metadata` field (shared by every file format here):
+    present, a 0-d string, valid JSON, an object, the expected schema version;
+    `fail(label, field, problem)` raises."""
     if encoded is None:
-        _fail(label, "metadata", "is missing; expected a JSON string")
+        fail(label, "metadata", "is missing; expected a JSON string")
     if encoded.shape != () or encoded.dtype.kind != "U":
-        _fail(label, "metadata", f"has dtype {encoded.dtype} and shape {encoded.shape}; "
-                                 "expected a 0-d unicode string holding JSON")
+        fail(label, "metadata", f"has dtype {encoded.dtype} and shape {encoded.shape}; "
+                                "expected a 0-d unicode string holding JSON")
     try:
         metadata = json.loads(str(encoded))
     except json.JSONDecodeError as err:
-        _fail(label, "metadata", f"is not valid JSON ({err})")
+        fail(label, "metadata", f"is not valid JSON ({err})")
     if not isinstance(metadata, dict):
-        _fail(label, "metadata", f"is a JSON {type(metadata).__name__}; expected an object")
+        fail(label, "metadata", f"is a JSON {type(metadata).__name__}; expected an object")
     version = metadata.get("schema_version")
-    if version != SCHEMA_VERSION:
-        _fail(label, "metadata.schema_version", f"is {version!r}; expected {SCHEMA_VERSION}")
-    for key, kind in (("env_id", str), ("source", str), ("num_episodes", int)):
-        if not isinstance(metadata.get(key), kind):
-            _fail(label, f"metadata.{key}",
-                  f"is {metadata.get(key)!r}; expected a {kind.__name__}")
+    if version != schema_version:
+        fail(label, "metadata.schema_version", f"is {version!r}; expected {schema_version}")
     return metadata
+
+
+def require_metadata(metadata: dict, label: str, required: dict[str, type], *,
+                     fail=_fail) -> dict:
+    """Each `required` key present in `metadata` with a value of the given type."""
+    for key, kind in required.items():
+        if not isinstance(metadata.get(key), kind):
+            fail(label, f"metadata.{key}", f"is {metadata.get(key)!r}; expected a {kind.__name__}")
+    return metadata
+
+
+def _parse_metadata(encoded: np.ndarray | None, label: str) -> dict:
+    return require_metadata(parse_metadata(encoded, label), label,
+                            {"env_id": str, "source": str, "num_episodes": int})
 
 
 def _validate_arrays(arrays: dict[str, np.ndarray], *, label: str, spec: SpaceSpec | None,

@@ -105,28 +105,13 @@ def load_preferences(path, *, env=None, env_params=None, env_id: str | None = No
 
 
 def _parse_metadata(encoded, label: str) -> dict:
-    if encoded is None:
-        _fail(label, "metadata", "is missing; expected a JSON string")
-    if encoded.shape != () or encoded.dtype.kind != "U":
-        _fail(label, "metadata", f"has dtype {encoded.dtype} and shape {encoded.shape}; "
-                                 "expected a 0-d unicode string holding JSON")
-    try:
-        metadata = json.loads(str(encoded))
-    except json.JSONDecodeError as err:
-        _fail(label, "metadata", f"is not valid JSON ({err})")
-    if not isinstance(metadata, dict):
-        _fail(label, "metadata", f"is a JSON {type(metadata).__name__}; expected an object")
-    if metadata.get("schema_version") != SCHEMA_VERSION:
-        _fail(label, "metadata.schema_version",
-              f"is {metadata.get('schema_version')!r}; expected {SCHEMA_VERSION}")
+    metadata = demos.parse_metadata(encoded, label, fail=_fail, schema_version=SCHEMA_VERSION)
     if metadata.get("kind") != KIND:
         _fail(label, "metadata.kind", f"is {metadata.get('kind')!r}; expected {KIND!r} "
                                       "(a demonstrations file is not a preference dataset)")
-    for key, kind in (("env_id", str), ("source", str), ("num_pairs", int),
-                      ("fragment_length", int)):
-        if not isinstance(metadata.get(key), kind):
-            _fail(label, f"metadata.{key}", f"is {metadata.get(key)!r}; expected a {kind.__name__}")
-    return metadata
+    return demos.require_metadata(metadata, label, {"env_id": str, "source": str,
+                                                    "num_pairs": int, "fragment_length": int},
+                                  fail=_fail)
 
 
 def _validate(arrays: dict, *, label: str, spec, env_label: str) -> None:

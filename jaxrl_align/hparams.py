@@ -24,6 +24,13 @@ def hparams_from_config(config, names: tuple[str, ...], overrides: dict | None =
 
 
 def config_to_dict(config) -> dict:
-    """A config dataclass as JSON-ready values (tuples become lists)."""
-    return {f.name: (list(v) if isinstance(v := getattr(config, f.name), tuple) else v)
-            for f in dataclasses.fields(config)}
+    """A config dataclass as JSON-ready values: nested configs (a generator's PPO settings)
+    become dicts, tuples become lists."""
+    def plain(value):
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, (tuple, list)):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(config)

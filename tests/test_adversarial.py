@@ -1,11 +1,14 @@
 """GAIL and AIRL learn to imitate on seals/CartPole-v0 from the controller's demonstrations,
 and the adversarial machinery (replay, discriminator, exported reward) behaves."""
+import json
+
 import jax
 import numpy as np
 import pytest
 
 import envs
 from jaxrl_align import runner
+from jaxrl_align.hparams import config_to_dict
 from jaxrl_align.algorithms import airl, gail, ppo
 from jaxrl_align.spaces import space_spec
 from jaxrl_align.types import flatten_trajectories
@@ -112,3 +115,10 @@ def test_airl_exported_reward_is_the_unshaped_g(cartpole, cartpole_demos, tmp_pa
     restored = airl.load_reward(path, config, state.disc_vars)
     np.testing.assert_array_equal(g(restored, *batch), g(state.disc_vars, *batch))
     assert (tmp_path / "reward.json").is_file()
+
+
+def test_adversarial_configs_are_written_whole():
+    """config.json holds the generator's nested PPO settings (a nested dataclass once broke it)."""
+    config = config_to_dict(airl.AIRLConfig())
+    assert json.loads(json.dumps(config))["ppo"]["gamma"] == 0.95
+    assert config["reward_hidden"] == [32]

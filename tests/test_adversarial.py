@@ -8,8 +8,8 @@ import pytest
 
 import envs
 from jaxrl_align import runner
-from jaxrl_align.hparams import config_to_dict
 from jaxrl_align.algorithms import airl, gail, ppo
+from jaxrl_align.hparams import config_to_dict
 from jaxrl_align.spaces import space_spec
 from jaxrl_align.types import flatten_trajectories
 

@@ -173,6 +173,18 @@ def _parse_metadata(encoded: np.ndarray | None, label: str) -> dict:
                             {"env_id": str, "source": str, "num_episodes": int})
 
 
+def expected_dtype_kinds(spec: SpaceSpec | None):
+    """((obs kinds, description), (action kinds, description)): the NumPy dtype kinds a file's
+    observations and actions may have for `spec`. Without an env, integer observations (state
+    indices) and integer (discrete) actions are both plausible."""
+    if spec is None:
+        return (("fiu", "floating point or integer"),
+                ("fiu", "integer (discrete) or floating point (continuous)"))
+    discrete_obs = spec.obs_categories is not None
+    return ((("iu", "integer state indices") if discrete_obs else ("f", "floating point")),
+            (("iu", "integer") if spec.discrete_actions else ("f", "floating point")))
+
+
 def _validate_arrays(arrays: dict[str, np.ndarray], *, label: str, spec: SpaceSpec | None,
                      env_label: str) -> None:
     """Shapes, dtypes, finiteness and (given `spec`) the env's spaces, in NumPy."""
@@ -180,17 +192,9 @@ def _validate_arrays(arrays: dict[str, np.ndarray], *, label: str, spec: SpaceSp
     obs, acts, rews = arrays["obs"], arrays["acts"], arrays["rews"]
     lengths = arrays["lengths"]
 
-    # Dtypes first: shape and value checks below rely on them. Without an env, integer
-    # observations (state indices) and integer (discrete) actions are both plausible.
+    # Dtypes first: shape and value checks below rely on them.
     discrete_obs = spec is not None and spec.obs_categories is not None
-    if spec is None:
-        obs_kinds, obs_expected = "fiu", "floating point or integer"
-        act_kinds, act_expected = "fiu", "integer (discrete) or floating point (continuous)"
-    else:
-        obs_kinds, obs_expected = (("iu", "integer state indices") if discrete_obs
-                                   else ("f", "floating point"))
-        act_kinds, act_expected = (("iu", "integer") if spec.discrete_actions
-                                   else ("f", "floating point"))
+    (obs_kinds, obs_expected), (act_kinds, act_expected) = expected_dtype_kinds(spec)
     if obs.dtype.kind not in obs_kinds:
         fail("obs", f"has dtype {obs.dtype}; expected {obs_expected}{env_label}")
     if acts.dtype.kind not in act_kinds:

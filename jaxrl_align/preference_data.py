@@ -119,14 +119,7 @@ def _validate(arrays: dict, *, label: str, spec, env_label: str) -> None:
     obs, acts, next_obs = arrays["obs"], arrays["acts"], arrays["next_obs"]
     terminated, prefs = arrays["terminated"], arrays["prefs"]
     discrete_obs = spec is not None and spec.obs_categories is not None
-    if spec is None:
-        obs_kinds, obs_expected = "fiu", "floating point or integer"
-        act_kinds, act_expected = "fiu", "integer (discrete) or floating point (continuous)"
-    else:
-        obs_kinds, obs_expected = (("iu", "integer state indices") if discrete_obs
-                                   else ("f", "floating point"))
-        act_kinds, act_expected = (("iu", "integer") if spec.discrete_actions
-                                   else ("f", "floating point"))
+    (obs_kinds, obs_expected), (act_kinds, act_expected) = demos.expected_dtype_kinds(spec)
     for name, array in (("obs", obs), ("next_obs", next_obs)):
         if array.dtype.kind not in obs_kinds:
             fail(name, f"has dtype {array.dtype}; expected {obs_expected}{env_label}")

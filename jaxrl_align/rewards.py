@@ -8,13 +8,13 @@
   variance, `(x − mean)/sqrt(var + eps)`), as imitation's `RunningNorm`. Its statistics are a
   flax variable collection (`"norm_stats"`) that lives in the algorithm state and is updated only
   when the caller makes that collection mutable.
-- `RewardEnsemble`: K independently initialised members vmapped in one module; returns [K, B].
+- `RewardEnsemble`: K independently initialised members vmapped in one module (one shared input
+  normaliser); returns [K, B].
 
 Observations and actions arrive raw; `spec` (a `SpaceSpec`) one-hot encodes discrete ones.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Sequence
 
 import flax.linen as nn
@@ -133,19 +133,29 @@ class ShapedRewardNet(nn.Module):
 
 
 class RewardEnsemble(nn.Module):
-    """`num_members` copies of `member`, each with its own initialisation; returns [K, ...]."""
+    """`num_members` copies of a `BasicRewardNet` `member`, each with its own initialisation;
+    returns [K, ...].
 
-    member: nn.Module
+    The input normaliser is shared: every member reads the same inputs, so per-member running
+    statistics would be identical copies (imitation keeps one per member), and one shared
+    normaliser computes the same function at a fraction of the cost."""
+    member: BasicRewardNet
     num_members: int = 5
 
     @nn.compact
     def __call__(self, obs, act, next_obs, terminated):
-        members_cls = nn.vmap(type(self.member), variable_axes={"params": 0, NORM_STATS: 0},
-                              split_rngs={"params": True}, in_axes=None,
-                              axis_size=self.num_members)
-        fields = {f.name: getattr(self.member, f.name) for f in dataclasses.fields(self.member)
-                  if f.name not in ("parent", "name")}
-        return members_cls(**fields, name="members")(obs, act, next_obs, terminated)
+        member = self.member
+        if not isinstance(member, BasicRewardNet):
+            raise TypeError(f"RewardEnsemble.member: expected a BasicRewardNet, got "
+                            f"{type(member).__name__}")
+        x = reward_inputs(member.spec, obs, act, next_obs, terminated,
+                          use_state=member.use_state, use_action=member.use_action,
+                          use_next_state=member.use_next_state, use_done=member.use_done)
+        if member.normalize_input:
+            x = RunningNorm(name="input_norm")(x)
+        heads = nn.vmap(MLPHead, variable_axes={"params": 0}, split_rngs={"params": True},
+                        in_axes=None, axis_size=self.num_members)
+        return heads(tuple(member.hidden), normalize_input=False, name="members")(x)
 
 
 def ensemble_moments(member_rewards: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -66,7 +66,8 @@ class PreferenceComparisonsConfig:
     steps). They differ from imitation's defaults (in parentheses): fragments of 25 steps (100);
     16 reward-model steps in every PPO round (a few long training phases); a 3-member
     bootstrapped, state-only ensemble with active selection (one (s, a) network, random
-    fragments); half of the query pairs from ε-greedy rollouts of fresh episodes (none)."""
+    fragments); half of the query pairs from a separate ε-greedy rollout of the agent's policy
+    (none); soft labels, the Bradley-Terry probability itself (a sampled 0/1 label)."""
 
     total_comparisons: int = 2000
     """synthetic comparisons over the whole run (imitation's scripts: 5000)"""
@@ -97,9 +98,11 @@ class PreferenceComparisonsConfig:
     """environments of the ε-greedy query rollout (only with exploration_frac > 0)"""
     query_num_steps: int = 64
     """steps per environment of the ε-greedy query rollout, each round"""
-    query_reset: bool = True
-    """start every round's query rollout from fresh episodes (reset), so that queries always
-    cover the start of an episode, where a policy that has not learned the task yet fails"""
+    query_reset: bool = False
+    """start every round's query rollout from fresh episodes (reset). Off by default: the query
+    environments then run on through whole episodes, so queries also cover late states (on
+    CartPole, a cart drifting out of bounds after a hundred balanced steps); with resets and
+    64-step query rollouts they never did, and seeds learned to balance while drifting off"""
     normalize_reward: bool = True
     """running-normalise the learned reward before PPO sees it (imitation's NormalizedRewardNet)"""
     heldout_size: int = 256
@@ -108,8 +111,11 @@ class PreferenceComparisonsConfig:
     """new held-out pairs per round"""
     heldout_frac: float = 0.1
     """offline mode: share of the dataset held out from reward training"""
-    gatherer: gatherer.GathererConfig = field(default_factory=gatherer.GathererConfig)
-    """synthetic preferences (Bradley-Terry on true fragment returns)"""
+    gatherer: gatherer.GathererConfig = field(
+        default_factory=lambda: gatherer.GathererConfig(sample=False))
+    """synthetic preferences (Bradley-Terry on true fragment returns); here the probability
+    itself is the label (imitation samples a 0/1 label from it): once the agent balances, most
+    pairs tie, and a sampled label turns each tie into a coin flip the reward model must fit"""
     model: PreferenceModelConfig = field(
         default_factory=lambda: PreferenceModelConfig(ensemble_size=3, use_action=False))
     """reward model, preference model and its trainer (here: 3 bootstrapped members, state only)"""

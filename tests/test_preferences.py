@@ -234,6 +234,23 @@ def test_bad_configs_are_rejected(cartpole):
         pc.make(pc.PreferenceComparisonsConfig(uncertainty_on="entropy"), env, params)
 
 
+@pytest.mark.parametrize("reset", [False, True])
+def test_query_environments_run_on_unless_reset(cartpole, reset):
+    """By default the ε-greedy query environments carry on through whole episodes from round to
+    round (so queries reach late states); with `query_reset` every round starts them afresh."""
+    env, params = cartpole
+    config = pc.PreferenceComparisonsConfig(query_num_envs=2, query_num_steps=30,
+                                            fragment_length=8, query_reset=reset)
+    loop = pc._Loop(config, env, params)
+    policy_params = loop.engine.init(jax.random.PRNGKey(0)).params
+    obs, env_state = loop.init_query_envs(jax.random.PRNGKey(1))
+    explore = jax.jit(loop.explore)
+    for key in jax.random.split(jax.random.PRNGKey(2), 2):  # two rounds
+        steps, obs, env_state = explore(policy_params, obs, env_state, key)
+    np.testing.assert_array_equal(env_state.time, 30 if reset else 60)
+    assert steps.obs.shape[:2] == (30, 2)
+
+
 # -- offline: a saved dataset of labelled pairs -----------------------------------------------
 
 def controller_steps(env, params, key, num_envs=16, num_steps=200):

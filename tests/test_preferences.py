@@ -1,6 +1,7 @@
 """Preference comparisons: the agent learns seals/CartPole-v0 from synthetic preferences alone,
 and each part (fragments, active selection, gatherer, preference model, buffer, schedules, the
 offline dataset file) matches imitation's definitions."""
+import functools
 import json
 
 import jax
@@ -11,7 +12,7 @@ import pytest
 import envs
 from jaxrl_align import fragments as frag
 from jaxrl_align import preference_gatherer as gatherer
-from jaxrl_align import runner
+from jaxrl_align import rollout, runner
 from jaxrl_align.algorithms import ppo
 from jaxrl_align.algorithms import preference_comparisons as pc
 from jaxrl_align.preference_data import (PreferenceDataError, PreferenceDataset,
@@ -21,7 +22,6 @@ from jaxrl_align.preference_model import (PreferenceModel, PreferenceModelConfig
 from jaxrl_align.query_schedule import oric, query_schedule
 from jaxrl_align.spaces import space_spec
 
-from tests.conftest import cartpole_controller
 
 ENV_ID = "seals/CartPole-v0"
 REFERENCE = envs.reference_returns(ENV_ID)
@@ -232,6 +232,8 @@ def test_bad_configs_are_rejected(cartpole):
         pc.make(pc.PreferenceComparisonsConfig(fragment_length=1000), env, params)
     with pytest.raises(ValueError, match="uncertainty_on"):
         pc.make(pc.PreferenceComparisonsConfig(uncertainty_on="entropy"), env, params)
+    with pytest.raises(ValueError, match="heldout_frac"):
+        pc.make_offline(pc.PreferenceComparisonsConfig(heldout_frac=1.0), env, params)
 
 
 @pytest.mark.parametrize("reset", [False, True])
@@ -253,18 +255,33 @@ def test_query_environments_run_on_unless_reset(cartpole, reset):
 
 # -- offline: a saved dataset of labelled pairs -----------------------------------------------
 
-def controller_steps(env, params, key, num_envs=16, num_steps=200):
-    """ε-greedy runs of the hand-written controller, ε from 0 (always upright) to 1 (random)."""
-    eps = jnp.linspace(0.0, 1.0, num_envs)
+EPSILONS = (0.0, 0.25, 0.5, 1.0)  # ε-greedy noise of the recorded behaviours (1.0: random play)
+EPISODES_PER_BEHAVIOUR = 32
+OFFLINE_PAIRS = 4000
+OFFLINE_FRAGMENT = 10
+# Soft Bradley-Terry labels p = σ(R1 − R2) (temperature 1, not sampled): the probability that a
+# labeller prefers fragment 1, as from several raters; a tie is exactly 0.5.
+OFFLINE_GATHERER = gatherer.GathererConfig(temperature=1.0, sample=False)
+
+
+def balancing_controller(obs):
+    """Keeps the pole up but ignores the cart, so it sometimes drifts off the track."""
+    return (obs[..., 2] + 0.5 * obs[..., 3] > 0).astype(jnp.int32)
+
+
+def recorded_episodes(env, params, key, eps, num_steps):
+    """Whole episodes (reset to the time limit) of ε-greedy runs of the balancing controller,
+    one environment per entry of `eps`, as time-major `pc.Steps`."""
+    num_envs = eps.shape[0]
     reset_key, run_key = jax.random.split(key)
-    obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, num_envs), params)
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, num_envs),
+                                                        params)
 
     def step(carry, key):
         obs, state = carry
         coin, rand, env_key = jax.random.split(key, 3)
-        acts = jax.vmap(cartpole_controller, in_axes=(None, 0))(None, obs)
         acts = jnp.where(jax.random.uniform(coin, (num_envs,)) < eps,
-                         jax.random.randint(rand, (num_envs,), 0, 2), acts)
+                         jax.random.randint(rand, (num_envs,), 0, 2), balancing_controller(obs))
         next_obs, state, rews, term, trunc, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
             jax.random.split(env_key, num_envs), state, acts, params)
         return (next_obs, state), pc.Steps(obs, acts, info["final_observation"], term, trunc, rews)
@@ -272,31 +289,56 @@ def controller_steps(env, params, key, num_envs=16, num_steps=200):
     return jax.lax.scan(step, (obs, state), jax.random.split(run_key, num_steps))[1]
 
 
+def recorded_preferences(env, params, key, num_pairs=OFFLINE_PAIRS, length=OFFLINE_FRAGMENT,
+                         groups=8):
+    """A dataset as a user would record one: whole episodes of a range of behaviours, from
+    random play to a balancing controller, cut into random pairs of fragments and labelled by
+    their true returns. Returns (pairs, labels, true returns [N, 2]).
+
+    The pairs are cut from `groups` groups of episodes, each with every behaviour:
+    `fragments.random_pairs` draws each fragment over all positions of its rollout (cost
+    fragments × positions), and one draw over all 128 episodes takes ~30 s here."""
+    eps = jnp.repeat(jnp.asarray(EPSILONS), EPISODES_PER_BEHAVIOUR)
+    episode_key, pair_key, label_key = jax.random.split(key, 3)
+    steps = recorded_episodes(env, params, episode_key, eps, rollout.max_episode_steps(params))
+
+    def by_group(x):  # [T, behaviours × groups × k, ...] -> [groups, T, behaviours × k, ...]
+        x = x.reshape((x.shape[0], len(EPSILONS), groups, -1) + x.shape[2:])
+        x = jnp.moveaxis(x, 2, 0)
+        return x.reshape(x.shape[:2] + (-1,) + x.shape[4:])
+
+    pairs, returns = jax.vmap(frag.random_pairs, in_axes=(0, 0, None, None))(
+        jax.random.split(pair_key, groups), jax.tree.map(by_group, steps), num_pairs // groups,
+        length)
+    pairs, returns = jax.tree.map(lambda x: x.reshape((num_pairs,) + x.shape[2:]),
+                                  (pairs, returns))
+    return pairs, gatherer.gather(label_key, returns, OFFLINE_GATHERER), returns
+
+
 @pytest.fixture(scope="module")
 def preference_file(cartpole, tmp_path_factory):
     env, params = cartpole
-    key = jax.random.PRNGKey(7)
-    steps = controller_steps(env, params, key)
-    pairs, returns = frag.random_pairs(key, steps, 3000, 50)
-    # A careful labeller: strict preferences only (no ties), always for the higher true return.
-    prefs = np.asarray(gatherer.gather(jax.random.PRNGKey(8), returns,
-                                       gatherer.GathererConfig(temperature=0.0)))
-    keep = np.flatnonzero(prefs != 0.5)[:1000]
-    assert len(keep) == 1000
-    pairs = jax.tree.map(lambda x: np.asarray(x)[keep], pairs)
+    make = jax.jit(functools.partial(recorded_preferences, env, params))
+    pairs, prefs, returns = jax.device_get(make(jax.random.PRNGKey(7)))
+    assert 0.2 < np.mean(returns[:, 0] == returns[:, 1]) < 0.7  # ties stay in, labelled 0.5
     path = tmp_path_factory.mktemp("prefs") / "cartpole_prefs.npz"
-    save_preferences(path, PreferenceDataset(pairs, prefs[keep]), env_id=ENV_ID,
-                     source="synthetic: the higher true return, ties dropped")
+    save_preferences(path, PreferenceDataset(pairs, prefs), env_id=ENV_ID,
+                     source="synthetic: Bradley-Terry probabilities of the true returns",
+                     extra_metadata={"epsilons": list(EPSILONS),
+                                     "gatherer": vars(OFFLINE_GATHERER)})
     return path
 
 
 def test_preference_file_round_trip(preference_file, cartpole):
     env, params = cartpole
     data, metadata = load_preferences(preference_file, env=env, env_params=params, env_id=ENV_ID)
-    assert len(data) == 1000 and data.frags.obs.shape == (1000, 2, 50, 4)
-    assert metadata["num_pairs"] == 1000 and metadata["fragment_length"] == 50
-    assert metadata["env_id"] == ENV_ID
-    assert set(np.unique(np.asarray(data.prefs))) <= {0.0, 1.0}
+    assert len(data) == OFFLINE_PAIRS
+    assert data.frags.obs.shape == (OFFLINE_PAIRS, 2, OFFLINE_FRAGMENT, 4)
+    assert metadata["num_pairs"] == OFFLINE_PAIRS
+    assert metadata["fragment_length"] == OFFLINE_FRAGMENT
+    assert metadata["env_id"] == ENV_ID and metadata["extra"]["epsilons"] == list(EPSILONS)
+    prefs = np.asarray(data.prefs)
+    assert prefs.min() >= 0 and prefs.max() <= 1 and np.any(prefs == 0.5)
 
 
 def rewrite(src, dst, **changes):
@@ -319,7 +361,7 @@ def test_malformed_preference_files_name_the_field(preference_file, cartpole, tm
     cases = {
         "prefs": dict(prefs=None),
         "terminated": dict(terminated=original["terminated"].astype(np.int8)),
-        "acts": dict(acts=original["acts"][:, :, :10]),
+        "acts": dict(acts=original["acts"][:, :, :5]),
         "next_obs": dict(next_obs=np.where(np.arange(4) == 2, np.nan, original["next_obs"])),
         "metadata.kind": dict(metadata=np.array(json.dumps({**metadata, "kind": "demos"}))),
         "metadata.num_pairs": dict(metadata=np.array(json.dumps({**metadata, "num_pairs": 3}))),
@@ -343,26 +385,40 @@ def test_malformed_preference_files_name_the_field(preference_file, cartpole, tm
         load_preferences(tmp_path / "truncated.npz")
 
 
-OFFLINE_GAP = ("issue 7 open: offline mode does not learn CartPole from this dataset yet "
-               "(held-out accuracy 0.82, returns 72 and 76 after 500k steps)")
+# The reward model trains once, in `init`, and stays fixed while the agent learns: the dataset
+# never changes, and 16 more steps every round (the online default) gave the same returns here
+# in 2.4 times the run time. The agent's learning rate is not annealed: annealed to zero over
+# 500k steps it froze 2-3 of 8 seeds below 450 on a reward they solve once it is constant (all
+# 8 reach 500; annealed over 1M steps, too). See the README.
+OFFLINE_CONFIG = pc.PreferenceComparisonsConfig(
+    reward_steps_per_round=0, ppo=ppo.PPOConfig(total_timesteps=500_000, anneal_lr=False))
 
 
-@pytest.mark.xfail(strict=True, reason=OFFLINE_GAP)
 def test_offline_reward_model_learns_from_the_saved_dataset(preference_file, cartpole):
     env, params = cartpole
     data, _ = load_preferences(preference_file, env=env, env_params=params, env_id=ENV_ID)
-    algo = pc.make_offline(pc.PreferenceComparisonsConfig(), env, params)
+    algo = pc.make_offline(OFFLINE_CONFIG, env, params)
     state = jax.jit(algo.init)(jax.random.PRNGKey(0), data)
     assert float(state.heldout_acc) > 0.9
-    assert int(state.heldout.sum()) > 50  # ~10% of the 1000 pairs held out and scored
+    # ~10% of the pairs held out; ties (label 0.5) are not scored.
+    assert int(state.heldout.sum()) > 150
+    # What the agent will be trained on ranks the behaviours: the balancing controller's episode
+    # above ε = 0.5, above random play (true returns 500, about 100-200 and about 30).
+    steps = recorded_episodes(env, params, jax.random.PRNGKey(1), jnp.asarray([0.0, 0.5, 1.0]),
+                              rollout.max_episode_steps(params))
+    model = PreferenceModel(OFFLINE_CONFIG.model, space_spec(env, params))
+    learned = model.agent_reward(state.reward_vars, steps.obs, steps.acts, steps.next_obs,
+                                 steps.terminated).sum(0)
+    true = np.asarray(steps.rews.sum(0))
+    assert true[0] > true[1] > true[2], true
+    assert learned[0] > learned[1] > learned[2], (learned, true)
 
 
-@pytest.mark.slow  # 2 seeds x 500k agent steps, and known to fail (see OFFLINE_GAP)
-@pytest.mark.xfail(strict=True, reason=OFFLINE_GAP)
+# 2 seeds x 500k agent steps: 48 s with compilation, 18 s from the compilation cache (2 cores)
 def test_offline_mode_learns_from_the_saved_dataset_alone(preference_file, cartpole):
     env, params = cartpole
     data, _ = load_preferences(preference_file, env=env, env_params=params, env_id=ENV_ID)
-    config = pc.PreferenceComparisonsConfig(ppo=ppo.PPOConfig(total_timesteps=500_000))
+    config = OFFLINE_CONFIG
     algo = pc.make_offline(config, env, params)
     settings = runner.RunSettings(seeds=(0, 1), num_updates=config.ppo.num_updates, num_chunks=2,
                                   eval_episodes=5, final_eval_episodes=20, progress=False)

@@ -220,6 +220,44 @@ def airl_trial(task: Task, flags: DerailFlags) -> Trial:
     return adversarial_trial(airl, airl.AIRLConfig(), task, flags)
 
 
+# Preference comparisons: synthetic Bradley-Terry preferences from each task's true reward, no
+# demonstrations, labelled as imitation's gatherer does (a 0/1 label sampled from the
+# probability, set here rather than inherited from the CartPole-tuned defaults), query rollouts
+# from fresh episodes. The agent is the PPO of the ppo row on the same budget (its rounds are
+# that PPO's updates); the reward model is imitation's: one state-action net per member (several
+# tasks pay for the action: LargestSum, Sort, Parabola), here a 3-member ensemble with active
+# selection as in the CartPole defaults. Fragments are whole episodes (DERAIL horizons are 1-20
+# steps, and a fragment never spans two episodes), capped at the rollouts they are cut from.
+PREFERENCE_COMPARISONS = 1000
+PREFERENCE_REWARD_STEPS = 200
+
+
+def preference_config(task: Task, flags: DerailFlags):
+    from jaxrl_align import preference_gatherer, rollout
+    from jaxrl_align.algorithms import ppo, preference_comparisons as pc
+    from jaxrl_align.preference_model import PreferenceModelConfig
+
+    settings = {**PPO_DEFAULTS, **PPO_OVERRIDES.get(task.env_id, {})}
+    settings["total_timesteps"] = scaled(settings["total_timesteps"], flags.budget,
+                                         settings["num_envs"] * settings["num_steps"])
+    agent = ppo.PPOConfig(**settings)
+    query_num_steps = pc.PreferenceComparisonsConfig.query_num_steps
+    length = min(rollout.max_episode_steps(task.params), agent.num_steps, query_num_steps)
+    return pc.PreferenceComparisonsConfig(
+        total_comparisons=PREFERENCE_COMPARISONS, fragment_length=length,
+        initial_reward_steps=PREFERENCE_REWARD_STEPS, query_reset=True,
+        gatherer=preference_gatherer.GathererConfig(temperature=1.0, sample=True),
+        model=PreferenceModelConfig(ensemble_size=3, use_action=True), ppo=agent)
+
+
+@register("preferences")
+def preferences_trial(task: Task, flags: DerailFlags) -> Trial:
+    from jaxrl_align.algorithms import preference_comparisons as pc
+
+    config = preference_config(task, flags)
+    return Trial(pc.make(config, task.env, task.params), num_updates=config.ppo.num_updates)
+
+
 @dataclass
 class Cell:
     algo: str

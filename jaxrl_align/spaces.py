@@ -50,12 +50,14 @@ class SpaceSpec:
         return act.reshape(*batch_shape, -1).astype(jnp.float32)
 
     def clip_action(self, act: jax.Array) -> jax.Array:
-        """Continuous actions are sampled unbounded and clipped to the box when stepping."""
+        """A policy's sample (flat: [..., act_dim]) as the env's action ([..., *act_shape]),
+        clipped to the box. Continuous actions are sampled unbounded and clipped when stepping;
+        a scalar action space (shape ()) loses the sample's axis of 1."""
         if self.discrete_actions:
             return act
         low = jnp.asarray(self.act_low).reshape(self.act_shape)
         high = jnp.asarray(self.act_high).reshape(self.act_shape)
-        return jnp.clip(act.reshape(act.shape[: act.ndim - len(self.act_shape)] + self.act_shape), low, high)
+        return jnp.clip(act.reshape(act.shape[:-1] + self.act_shape), low, high)
 
 
 def _box_bounds(space: spaces.Box) -> tuple[tuple[float, ...], tuple[float, ...]]:

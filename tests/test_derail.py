@@ -44,7 +44,7 @@ def test_derail_smoke_two_seeds_tiny_budget(tmp_path):
 
 def test_algorithms_register_rows(monkeypatch):
     monkeypatch.setattr(derail, "ALGORITHMS", dict(derail.ALGORITHMS))
-    assert {"ppo", "bc"} <= set(derail.ALGORITHMS)
+    assert {"ppo", "bc", "gail", "airl", "preferences"} <= set(derail.ALGORITHMS)
 
     @derail.register("noop")
     def noop_trial(task, flags):
@@ -53,6 +53,32 @@ def test_algorithms_register_rows(monkeypatch):
     assert derail.ALGORITHMS["noop"] is noop_trial
     with pytest.raises(ValueError, match="already registered"):
         derail.register("ppo")(noop_trial)
+
+
+def test_preferences_row_fits_every_task():
+    """The preferences row builds on every diagnostic task (no compilation): fragments are whole
+    episodes that fit the rollouts they are cut from, the reward sees the action (LargestSum's
+    reward is the action's), and the agent is the ppo row's PPO on the same budget."""
+    from jaxrl_align import rollout
+
+    flags = derail.DerailFlags(budget=0.5)
+    for task_id in derail.diagnostic_task_ids():
+        task = derail.make_task(task_id)
+        trial = derail.preferences_trial(task, flags)
+        config = trial.algo.config
+        horizon = rollout.max_episode_steps(task.params)
+        assert config.fragment_length == min(horizon, config.ppo.num_steps), task_id
+        assert config.model.use_action and config.model.use_state
+        ppo = derail.ppo_trial(task, flags)
+        assert trial.num_updates == ppo.num_updates and config.ppo == ppo.algo.config, task_id
+        assert trial.data is None
+
+
+@pytest.mark.slow  # one compilation of the whole preference loop: about a minute here
+def test_preferences_row_learns_risky_path():
+    flags = derail.DerailFlags(seeds=2, budget=0.1, eval_episodes=20, workers=1)
+    cell = derail.run_cell("preferences", derail.make_task("seals/RiskyPath-v0"), flags)
+    assert cell.scores == [1.0, 1.0], cell  # the safe path; random play scores about 0.4
 
 
 def test_unknown_algorithm_is_a_usage_error(capsys):

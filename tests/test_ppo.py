@@ -87,3 +87,25 @@ def test_truncation_bootstraps_and_termination_does_not(cartpole):
     advantages = engine.advantages(state.params, state.hparams, batch, jnp.zeros_like(batch.rews))
     np.testing.assert_allclose(np.asarray(advantages)[:, 0],
                                [gamma * value - value, -value, gamma * value - value], rtol=1e-6)
+
+
+def test_policy_samples_become_env_actions_of_any_action_shape():
+    """A policy samples a flat [..., act_dim] vector; `clip_action` gives the env's shape. On a
+    scalar action space (seals/Parabola-v0, shape ()) the sample's axis of 1 goes, so reward
+    networks see the same [..., 1] encoding for rollouts as for demonstrations (it used to be
+    [..., 1, 1] for rollouts: reward inputs of mismatched rank)."""
+    from dataclasses import replace
+
+    from jaxrl_align.spaces import space_spec
+
+    env, params = envs.make("seals/Parabola-v0")
+    spec = space_spec(env, params)
+    assert spec.act_shape == () and spec.act_dim == 1
+    samples = jnp.asarray([[-100.0], [0.5], [100.0]])  # [E, act_dim]
+    acts = spec.clip_action(samples)
+    assert acts.shape == (3,)
+    np.testing.assert_allclose(acts, np.clip([-100.0, 0.5, 100.0], spec.act_low, spec.act_high))
+    assert spec.encode_act(acts).shape == (3, 1)
+    vector = replace(spec, act_shape=(2, 2), act_low=(-1.0,) * 4, act_high=(1.0,) * 4)
+    assert vector.clip_action(jnp.zeros((5, 3, 4))).shape == (5, 3, 2, 2)
+    assert vector.encode_act(jnp.zeros((5, 3, 2, 2))).shape == (5, 3, 4)

@@ -21,7 +21,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments.bench.throughput import cartpole_controller, machine_info
+from experiments.bench.throughput import cartpole_controller, finish_report, machine_info
 
 ENV_ID = "seals/CartPole-v0"
 ALGORITHMS = ("gail", "airl")
@@ -114,11 +114,7 @@ def main(flags: BenchFlags) -> dict:
                   machine=machine_info(), versions=outputs.package_versions(),
                   bench_wall_s=time.perf_counter() - t0, rows=rows)
     print(format_table(rows))
-    m = record["machine"]
-    print(f"{m['jax_backend']} ({m['device_kind']}), {m['cpu_count']} CPUs, jax "
-          f"{m['jax_version']}, load average {m['load_average']}; for scale: {IMITATION_GAIL}; "
-          f"{record['bench_wall_s']:.0f} s in all")
-    print(f"wrote {outputs.write_json(flags.out, record)}")
+    finish_report(record, flags.out, f"for scale: {IMITATION_GAIL}")
     return record
 
 

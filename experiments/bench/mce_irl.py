@@ -28,7 +28,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments.bench.throughput import machine_info, measurement, time_program
+from experiments.bench.throughput import (finish_report, machine_info, measurement,
+                                         time_program)
 
 IMITATION_MS_PER_ITERATION = (4.1, 4.6)  # PyTorch imitation, CliffWorld 7x4, H 40, MLP-256
 TARGET_S_PER_ITERATION = 1e-4
@@ -172,12 +173,8 @@ def main(flags: BenchFlags) -> dict:
                   machine=machine_info(), versions=outputs.package_versions(),
                   bench_wall_s=time.perf_counter() - t0, measurements=rows)
     print(format_table(rows))
-    m = record["machine"]
-    print(f"{m['jax_backend']} ({m['device_kind']}), {m['cpu_count']} CPUs, jax "
-          f"{m['jax_version']}, load average {m['load_average']}; imitation (PyTorch): "
-          f"{IMITATION_MS_PER_ITERATION[0]}-{IMITATION_MS_PER_ITERATION[1]} ms/iteration on "
-          f"cliff7x4_h40_mlp256; {record['bench_wall_s']:.0f} s in all")
-    print(f"wrote {outputs.write_json(flags.out, record)}")
+    finish_report(record, flags.out, f"imitation (PyTorch): {IMITATION_MS_PER_ITERATION[0]}-"
+                  f"{IMITATION_MS_PER_ITERATION[1]} ms/iteration on cliff7x4_h40_mlp256")
     return record
 
 

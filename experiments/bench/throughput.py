@@ -416,6 +416,21 @@ def check_target(key: str, row: dict) -> tuple[str, bool | None]:
     return text, row[f"throughput_{which}"] >= value
 
 
+def finish_report(record: dict, out: Path, note: str = "") -> Path:
+    """The footer every bench script prints under its table (machine, load, note, wall time),
+    then the record written atomically to `out`."""
+    from jaxrl_align import outputs
+
+    m = record["machine"]
+    load = ", ".join(f"{x:.1f}" for x in m["load_average"] or [])
+    print(f"{m['jax_backend']} ({m['device_kind']}), {m['cpu_count']} CPUs, jax "
+          f"{m['jax_version']}, load average {load}; " + (f"{note}; " if note else "")
+          + f"{record['bench_wall_s']:.0f} s in all")
+    path = outputs.write_json(out, record)
+    print(f"wrote {path}")
+    return path
+
+
 def machine_info() -> dict:
     model = platform.processor()
     try:
@@ -522,13 +537,7 @@ def main(flags: BenchFlags) -> dict:
               f"{r['first_chunk_s']:.2f} ({r['env_steps']} env steps); process exit at "
               f"{r['process_total_s'] or float('nan'):.2f} s; cache files "
               f"{r['cache_files_before']} -> {r['cache_files_after']}")
-    m = record["machine"]
-    load = ", ".join(f"{x:.1f}" for x in m["load_average"] or [])
-    print(f"{m['jax_backend']} ({m['device_kind']}), {m['cpu_count']} CPUs, "
-          f"jax {m['jax_version']}, load average {load}; {record['bench_wall_s']:.0f} s in all"
-          + ("; --quick: targets not checked" if flags.quick else ""))
-    path = outputs.write_json(flags.out, record)
-    print(f"wrote {path}")
+    finish_report(record, flags.out, "--quick: targets not checked" if flags.quick else "")
     return record
 
 

@@ -9,6 +9,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+# Before gymnax: its import builds arrays, which starts JAX's CPU client, and `jaxrl_align` sets
+# the XLA flags that client must start with (see jaxrl_align/__init__.py).
+import jaxrl_align  # noqa: F401, I001
 from envs.gymnax_import import gymnax
 
 from envs.classic_control import (

@@ -289,3 +289,19 @@ def test_stored_random_returns_agree_with_a_fresh_measurement(env_id):
     standard_error = returns.std() / np.sqrt(returns.size)
     stored, _ = envs.reference_returns(env_id)
     assert abs(returns.mean() - stored) <= 4 * standard_error + 0.01
+
+
+def test_importing_envs_first_still_starts_jax_with_the_package_xla_flags():
+    """gymnax builds arrays at import, which starts JAX's CPU client; the scheduler flag that
+    `jaxrl_align` sets (it avoids an XLA:CPU deadlock) must be in place before that happens."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    code = ("import envs, os; from jax._src import xla_bridge; "
+            "print(bool(xla_bridge._backends), os.environ['XLA_FLAGS'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[0] == "True"  # the client did start during `import envs`
+    assert "--xla_cpu_enable_concurrency_optimized_scheduler=false" in out[1:]

@@ -47,6 +47,20 @@ class RunningNorm(nn.Module):
         return (x - mean.value) / jnp.sqrt(var.value + self.eps)
 
 
+def init_reward_norm() -> dict:
+    """Statistics of a running reward normaliser (imitation's `NormalizedRewardNet` with its
+    `RunningNorm`), kept in the algorithm state."""
+    return RunningNorm().init(jax.random.PRNGKey(0), jnp.zeros((1, 1)))
+
+
+def normalize_rewards(norm_vars: dict, rewards: jax.Array) -> tuple[jax.Array, dict]:
+    """Standardise `rewards` (any shape) by the running mean and variance of every reward seen so
+    far, this batch included; returns the normalised rewards and the updated statistics."""
+    normalised, updated = RunningNorm().apply(norm_vars, rewards.reshape(-1, 1),
+                                              mutable=[NORM_STATS])
+    return normalised.reshape(rewards.shape), updated
+
+
 def reward_inputs(spec: SpaceSpec, obs, act, next_obs, terminated, *, use_state: bool,
                   use_action: bool, use_next_state: bool, use_done: bool):
     parts = []

@@ -109,3 +109,28 @@ def test_policy_samples_become_env_actions_of_any_action_shape():
     vector = replace(spec, act_shape=(2, 2), act_low=(-1.0,) * 4, act_high=(1.0,) * 4)
     assert vector.clip_action(jnp.zeros((5, 3, 4))).shape == (5, 3, 2, 2)
     assert vector.encode_act(jnp.zeros((5, 3, 2, 2))).shape == (5, 3, 4)
+
+
+def test_normalized_learned_reward_is_blind_to_its_scale_and_offset(cartpole):
+    """With `normalize_reward`, PPO trains on the running standardisation of the learned reward:
+    the same reward times 100 minus 5 gives the same run. Without it, it does not."""
+    from jaxrl_align.algorithm import train
+
+    env, params = cartpole
+
+    def reward(data, obs, act, next_obs, terminated):
+        return data["scale"] * -jnp.square(next_obs[..., 2]) + data["shift"]
+
+    config = ppo.PPOConfig(num_envs=4, num_steps=32)
+    key = jax.random.PRNGKey(3)
+    unit, affine = {"scale": 1.0, "shift": 0.0}, {"scale": 100.0, "shift": -5.0}
+    for normalize, same in ((True, True), (False, False)):
+        algo = ppo.make(config, env, params, reward_apply=reward, normalize_reward=normalize)
+        run = jax.jit(lambda data: train(algo, key, data, 3)[0])
+        a, b = run(unit), run(affine)
+        agent_a, agent_b = (a.agent, b.agent) if normalize else (a, b)
+        close = all(np.allclose(x, y, atol=1e-4) for x, y in zip(
+            jax.tree.leaves(agent_a.params), jax.tree.leaves(agent_b.params)))
+        assert close == same, f"normalize_reward={normalize}"
+    with pytest.raises(ValueError, match="normalize_reward"):
+        ppo.make(config, env, params, normalize_reward=True)

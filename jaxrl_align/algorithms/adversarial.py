@@ -29,7 +29,7 @@ from flax import struct
 from jaxrl_align.algorithm import Algorithm
 from jaxrl_align.algorithms import ppo
 from jaxrl_align.hparams import hparams_from_config
-from jaxrl_align.rewards import NORM_STATS, RunningNorm
+from jaxrl_align.rewards import init_reward_norm, normalize_rewards
 from jaxrl_align.types import Transitions
 
 
@@ -86,7 +86,6 @@ def make(config: AdversarialConfig, env, env_params, make_discriminator, name: s
     spec = engine.spec
     disc: Discriminator = make_discriminator(engine)
     optimizer = optax.scale_by_adam()
-    reward_norm = RunningNorm()
     rollout_size = config.ppo.steps_per_update
     capacity = config.replay_capacity
     if capacity % rollout_size:
@@ -109,7 +108,7 @@ def make(config: AdversarialConfig, env, env_params, make_discriminator, name: s
             gen=gen, disc_vars=disc_vars, disc_opt_state=optimizer.init(disc_vars["params"]),
             replay=replay, replay_size=jnp.zeros((), jnp.int32),
             replay_next=jnp.zeros((), jnp.int32),
-            reward_norm=reward_norm.init(jax.random.PRNGKey(0), jnp.zeros((1, 1))),
+            reward_norm=init_reward_norm(),
             key=key, hparams=hparams_from_config(config, SWEEPABLE, disc_hparams))
 
     def add_to_replay(state: AdversarialState, batch: ppo.RolloutBatch) -> AdversarialState:
@@ -161,9 +160,7 @@ def make(config: AdversarialConfig, env, env_params, make_discriminator, name: s
         rewards = disc.generator_reward(disc_vars, gen.params, *engine.reward_inputs(batch))
         norm_vars = state.reward_norm
         if config.normalize_reward:
-            normalised, updated = reward_norm.apply(norm_vars, rewards.reshape(-1, 1),
-                                                    mutable=[NORM_STATS])
-            rewards, norm_vars = normalised.reshape(rewards.shape), updated
+            rewards, norm_vars = normalize_rewards(norm_vars, rewards)
         gen, gen_metrics = engine.learn(gen, batch, rewards)
         metrics = {**jax.tree.map(jnp.mean, disc_metrics), **gen_metrics,
                    "learned_reward": jnp.mean(rewards)}

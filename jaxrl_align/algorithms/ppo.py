@@ -25,6 +25,7 @@ from flax import struct
 from jaxrl_align.algorithm import Algorithm
 from jaxrl_align.hparams import hparams_from_config
 from jaxrl_align.networks import ActorCritic
+from jaxrl_align.rewards import init_reward_norm, normalize_rewards
 from jaxrl_align.shuffle import permutation
 from jaxrl_align.spaces import space_spec
 
@@ -263,22 +264,61 @@ class PPOEngine:
         return self.learn(state, batch, rewards)
 
 
-def make(config: PPOConfig, env, env_params, reward_apply=None) -> Algorithm:
+@struct.dataclass
+class NormalizedRewardState:
+    """PPO on a learned reward with a running reward normaliser (`make(normalize_reward=True)`)."""
+
+    agent: PPOState
+    reward_norm: dict
+
+
+def make(config: PPOConfig, env, env_params, reward_apply=None,
+         normalize_reward: bool = False) -> Algorithm:
     """PPO on the environment's own reward (how experts are trained) or, with `reward_apply`,
     on a learned reward `reward_apply(reward_variables, obs, act, next_obs, terminated)` whose
-    variables are the `data` argument (so a new reward never recompiles)."""
+    variables are the `data` argument (so a new reward never recompiles).
+
+    `normalize_reward` standardises the learned reward by its running mean and variance, as
+    imitation's scripts do for every learned reward (`NormalizedRewardNet`); the state is then a
+    `NormalizedRewardState`. Learned rewards can be large and far from unit scale (AIRL's g is
+    ~-100 per step where the expert never goes), and the critic's gradients then swamp the
+    actor's under the shared gradient-norm clip."""
+    if normalize_reward and reward_apply is None:
+        raise ValueError("normalize_reward: expected a learned reward (reward_apply), got None; "
+                         "the environment's own reward is used as it is")
     engine = PPOEngine(config, env, env_params)
 
-    def update(state, data=None):
-        if reward_apply is None:
-            return engine.update(state)
-        return engine.update(state, lambda *inputs: reward_apply(data, *inputs))
+    if not normalize_reward:
+        def update(state, data=None):
+            if reward_apply is None:
+                return engine.update(state)
+            return engine.update(state, lambda *inputs: reward_apply(data, *inputs))
+
+        return Algorithm(
+            name="ppo",
+            init=lambda key, data=None, hparams=None: engine.init(key, hparams),
+            update=update,
+            act=engine.act,
+            env_steps_per_update=config.steps_per_update,
+            config=config,
+        )
+
+    def init_normalized(key, data=None, hparams=None):
+        return NormalizedRewardState(engine.init(key, hparams), init_reward_norm())
+
+    def update_normalized(state: NormalizedRewardState, data):
+        agent, batch = engine.rollout(state.agent)
+        rewards, reward_norm = normalize_rewards(
+            state.reward_norm, reward_apply(data, *engine.reward_inputs(batch)))
+        agent, metrics = engine.learn(agent, batch, rewards)
+        return NormalizedRewardState(agent, reward_norm), metrics
 
     return Algorithm(
         name="ppo",
-        init=lambda key, data=None, hparams=None: engine.init(key, hparams),
-        update=update,
-        act=engine.act,
+        init=init_normalized,
+        update=update_normalized,
+        act=lambda state, key, obs, deterministic=True: engine.act(state.agent, key, obs,
+                                                                   deterministic),
         env_steps_per_update=config.steps_per_update,
         config=config,
     )

@@ -57,7 +57,7 @@ from jaxrl_align.preference_data import PreferenceDataset
 from jaxrl_align.preference_model import (ComparisonBuffer, PreferenceModel,
                                           PreferenceModelConfig, add_pairs, empty_buffer)
 from jaxrl_align.query_schedule import query_schedule
-from jaxrl_align.rewards import NORM_STATS, RunningNorm
+from jaxrl_align.rewards import init_reward_norm, normalize_rewards
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,6 @@ class _Loop:
         self.spec = self.engine.spec
         self.env, self.env_params = env, env_params
         self.model = PreferenceModel(config.model, self.spec)
-        self.reward_norm = RunningNorm()
         if config.fragment_length > config.ppo.num_steps:
             raise ValueError(f"fragment_length: {config.fragment_length} is longer than the "
                              f"agent's rollout (ppo.num_steps={config.ppo.num_steps})")
@@ -247,9 +246,7 @@ class _Loop:
         rewards = self.model.agent_reward(state.reward_vars, *self.engine.reward_inputs(batch))
         norm_vars = state.reward_norm
         if self.config.normalize_reward:
-            normalised, norm_vars = self.reward_norm.apply(
-                norm_vars, rewards.reshape(-1, 1), mutable=[NORM_STATS])
-            rewards = normalised.reshape(rewards.shape)
+            rewards, norm_vars = normalize_rewards(norm_vars, rewards)
         return rewards, norm_vars
 
     def act(self, state: PreferenceState, key, obs, deterministic: bool = True):
@@ -329,7 +326,7 @@ def make(config: PreferenceComparisonsConfig, env, env_params) -> Algorithm:
         return PreferenceState(
             agent=agent, reward_vars=reward_vars, reward_opt_state=reward_opt_state,
             buffer=buffer, heldout=heldout, query_obs=query_obs, query_env_state=query_env_state,
-            reward_norm=loop.reward_norm.init(jax.random.PRNGKey(0), jnp.zeros((1, 1))),
+            reward_norm=init_reward_norm(),
             round=jnp.zeros((), jnp.int32), key=key, hparams=hp,
             heldout_acc=jnp.zeros(()))
 
@@ -443,7 +440,7 @@ def make_offline(config: PreferenceComparisonsConfig, env, env_params) -> Algori
             agent=agent, reward_vars=reward_vars, reward_opt_state=reward_opt_state,
             buffer=empty, heldout=scored, query_obs=query_obs,
             query_env_state=query_env_state,
-            reward_norm=loop.reward_norm.init(jax.random.PRNGKey(0), jnp.zeros((1, 1))),
+            reward_norm=init_reward_norm(),
             round=jnp.zeros((), jnp.int32), key=key, hparams=hp, heldout_acc=acc)
 
     def update(state: PreferenceState, data: PreferenceDataset):

@@ -4,6 +4,7 @@ demonstrations) and score it by the true reward.
 
     python -m experiments.airl_transfer --seeds 8
     python -m experiments.airl_transfer --seeds 8 --airl.no-reward-use-action   # state-only g
+    python -m experiments.airl_transfer --seeds 8 --no-normalize-reward         # raw g
 
 Demonstrations are 10 episodes of the hand-written CartPole controller (return 500). Prints,
 per seed, AIRL's own normalised score and the transferred agent's, and writes them to
@@ -30,8 +31,13 @@ class TransferFlags:
     """AIRL seeds (and transferred agents), each trained together in one program"""
     airl: airl.AIRLConfig = field(default_factory=airl.AIRLConfig)
     """AIRL settings"""
-    transfer: ppo.PPOConfig = field(default_factory=ppo.PPOConfig)
-    """the fresh PPO agent trained on g"""
+    transfer: ppo.PPOConfig = field(
+        default_factory=lambda: ppo.PPOConfig(total_timesteps=1_000_000))
+    """the fresh PPO agent trained on g (1M steps: with 500k, 2 of 4 seeds)"""
+    normalize_reward: bool = True
+    """standardise g by its running mean and variance while the fresh agent trains (imitation's
+    `NormalizedRewardNet`); without it PPO on g fails on most seeds (g is ~-100 per step where
+    the expert never goes, and the critic's gradients swamp the actor's)"""
     eval_episodes: int = 20
     """deterministic evaluation episodes per seed"""
     out: Path = Path("runs/airl_transfer")
@@ -58,7 +64,8 @@ def main(flags: TransferFlags) -> dict:
         final_eval_episodes=flags.eval_episodes), demos, reference_returns=reference)
 
     g = airl.learned_reward(flags.airl, env, params)
-    learner = ppo.make(flags.transfer, env, params, reward_apply=g)
+    learner = ppo.make(flags.transfer, env, params, reward_apply=g,
+                       normalize_reward=flags.normalize_reward)
 
     def train_and_evaluate(key, reward_vars):
         state, _ = algorithm.train(learner, key, reward_vars, flags.transfer.num_updates)
@@ -79,7 +86,9 @@ def main(flags: TransferFlags) -> dict:
           f">= 0.8; AIRL run {airl_run.run_s:.0f}s, transfer {transfer_s:.0f}s (compile included)")
     record = {"env": ENV_ID, "seeds": list(seeds), "airl": airl_run.summary,
               "transfer": transfer, "transfer_s": transfer_s,
-              "reward_use_action": flags.airl.reward_use_action}
+              "reward_use_action": flags.airl.reward_use_action,
+              "normalize_reward": flags.normalize_reward,
+              "transfer_steps": flags.transfer.num_updates * flags.transfer.steps_per_update}
     print(f"wrote {outputs.write_json(flags.out / 'airl_transfer.json', record)}")
     return record
 

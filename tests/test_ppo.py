@@ -1,5 +1,7 @@
 """PPO learns (discrete and continuous actions), runs identically batched or alone, and keeps
 terminated and truncated apart in its advantages."""
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -109,3 +111,42 @@ def test_policy_samples_become_env_actions_of_any_action_shape():
     vector = replace(spec, act_shape=(2, 2), act_low=(-1.0,) * 4, act_high=(1.0,) * 4)
     assert vector.clip_action(jnp.zeros((5, 3, 4))).shape == (5, 3, 2, 2)
     assert vector.encode_act(jnp.zeros((5, 3, 2, 2))).shape == (5, 3, 4)
+
+
+def _one_learn(config, env, params, reward_fn):
+    """Values of the rollout's observations before and after one `learn` on `reward_fn(batch)`."""
+    engine = ppo.PPOEngine(config, env, params)
+    state, batch = engine.rollout(engine.init(jax.random.PRNGKey(3)))
+    new_state, _ = engine.learn(state, batch, reward_fn(batch))
+    value = lambda p: engine.policy(p, batch.obs)[1]
+    return value(state.params), value(new_state.params), new_state
+
+
+def test_value_clipping_holds_the_critic_near_its_rollout_values(cartpole):
+    """With clip_value the critic can move only about clip_eps from the rollout's values in one
+    learning phase, however far the targets are; without it, it moves towards them."""
+    env, params = cartpole
+    config = ppo.PPOConfig(num_envs=4, num_steps=32, update_epochs=40, num_minibatches=4, lr=1e-3)
+    far = lambda batch: jnp.full_like(batch.rews, -10.0)  # targets tens below the values
+    before, clipped, _ = _one_learn(config, env, params, far)
+    _, free, _ = _one_learn(dataclasses.replace(config, clip_value=False), env, params, far)
+    # Measured: 0.49 (clip_eps plus Adam's momentum past the clip) against 16.7.
+    assert float(jnp.abs(clipped - before).mean()) < 0.75
+    assert float((before - free).mean()) > 5.0
+
+
+def test_reward_scale_equals_scaling_the_rewards(cartpole):
+    """reward_scale=k learns exactly what reward_scale=1 learns from k times the rewards."""
+    env, params = cartpole
+    config = ppo.PPOConfig(num_envs=4, num_steps=32, update_epochs=2, num_minibatches=2)
+    _, _, scaled = _one_learn(dataclasses.replace(config, reward_scale=0.1), env, params,
+                              lambda batch: batch.rews)
+    _, _, by_hand = _one_learn(config, env, params, lambda batch: batch.rews * 0.1)
+    for a, b in zip(jax.tree.leaves(scaled.params), jax.tree.leaves(by_hand.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("inf"), float("nan")])
+def test_bad_reward_scale_is_refused(scale):
+    with pytest.raises(ValueError, match="reward_scale"):
+        ppo.PPOConfig(reward_scale=scale)

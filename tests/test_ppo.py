@@ -40,15 +40,16 @@ def test_ppo_training_return_rises(cartpole_run):
 
 def test_ppo_continuous_actions_learn_pendulum():
     env, params = envs.make("Pendulum-v1")
-    config = ppo.PPOConfig(num_envs=16, num_steps=128, update_epochs=10, num_minibatches=8,
-                           gamma=0.95, lr=3e-3, ent_coef=0.0, total_timesteps=300_000)
+    config = dataclasses.replace(ppo.PENDULUM, total_timesteps=200_000)
     algo = ppo.make(config, env, params)
     settings = runner.RunSettings(seeds=(0, 1), num_updates=config.num_updates, num_chunks=2,
                                   eval_episodes=2, final_eval_episodes=10, progress=False)
     result = runner.run(algo, env, params, settings)
     returns = np.asarray(result.summary["return_mean"])
-    # A random or constant policy scores about -1200; swinging up and holding scores about -150.
-    assert np.all(returns > -400), returns
+    # A random or constant policy scores about -1200; swinging up and holding scores about -150
+    # (the earlier settings, gamma 0.95, lr 3e-3, clipped values, unscaled rewards: 5 of 8 seeds
+    # reached -200 in 500k steps).
+    assert np.all(returns > -300), returns
 
 
 def test_vmapped_seed_equals_single_run(cartpole):

@@ -93,7 +93,7 @@ PUREJAXRL_CARTPOLE = PPOConfig(num_envs=4, lr=2.5e-4, ent_coef=0.01)
 # critic's gradients (returns of hundreds) dominate the global-norm clip and starve the actor;
 # clipped, the critic moves only clip_eps per update. Measured on the true reward, 8 seeds in
 # one call: 8 of 8 seeds >= -200 after 300k steps (7 of 8 after 150k), every policy -143 to -159
-# over 200 common evaluation episodes (imitation's reference: about -150).
+# over 200 common evaluation episodes (PPO with clipped values and unscaled rewards: 4-5 of 8).
 PENDULUM = PPOConfig(update_epochs=10, num_minibatches=8, gamma=0.99, clip_value=False,
                      reward_scale=0.1, total_timesteps=300_000)
 

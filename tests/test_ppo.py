@@ -1,5 +1,7 @@
 """PPO learns (discrete and continuous actions), runs identically batched or alone, and keeps
 terminated and truncated apart in its advantages."""
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,15 +40,16 @@ def test_ppo_training_return_rises(cartpole_run):
 
 def test_ppo_continuous_actions_learn_pendulum():
     env, params = envs.make("Pendulum-v1")
-    config = ppo.PPOConfig(num_envs=16, num_steps=128, update_epochs=10, num_minibatches=8,
-                           gamma=0.95, lr=3e-3, ent_coef=0.0, total_timesteps=300_000)
+    config = dataclasses.replace(ppo.PENDULUM, total_timesteps=200_000)
     algo = ppo.make(config, env, params)
     settings = runner.RunSettings(seeds=(0, 1), num_updates=config.num_updates, num_chunks=2,
                                   eval_episodes=2, final_eval_episodes=10, progress=False)
     result = runner.run(algo, env, params, settings)
     returns = np.asarray(result.summary["return_mean"])
-    # A random or constant policy scores about -1200; swinging up and holding scores about -150.
-    assert np.all(returns > -400), returns
+    # A random or constant policy scores about -1200; swinging up and holding scores about -150
+    # (the earlier settings, gamma 0.95, lr 3e-3, clipped values, unscaled rewards: 5 of 8 seeds
+    # reached -200 in 500k steps).
+    assert np.all(returns > -300), returns
 
 
 def test_vmapped_seed_equals_single_run(cartpole):
@@ -134,3 +137,42 @@ def test_normalized_learned_reward_is_blind_to_its_scale_and_offset(cartpole):
         assert close == same, f"normalize_reward={normalize}"
     with pytest.raises(ValueError, match="normalize_reward"):
         ppo.make(config, env, params, normalize_reward=True)
+
+
+def _one_learn(config, env, params, reward_fn):
+    """Values of the rollout's observations before and after one `learn` on `reward_fn(batch)`."""
+    engine = ppo.PPOEngine(config, env, params)
+    state, batch = engine.rollout(engine.init(jax.random.PRNGKey(3)))
+    new_state, _ = engine.learn(state, batch, reward_fn(batch))
+    value = lambda p: engine.policy(p, batch.obs)[1]
+    return value(state.params), value(new_state.params), new_state
+
+
+def test_value_clipping_holds_the_critic_near_its_rollout_values(cartpole):
+    """With clip_value the critic can move only about clip_eps from the rollout's values in one
+    learning phase, however far the targets are; without it, it moves towards them."""
+    env, params = cartpole
+    config = ppo.PPOConfig(num_envs=4, num_steps=32, update_epochs=40, num_minibatches=4, lr=1e-3)
+    far = lambda batch: jnp.full_like(batch.rews, -10.0)  # targets tens below the values
+    before, clipped, _ = _one_learn(config, env, params, far)
+    _, free, _ = _one_learn(dataclasses.replace(config, clip_value=False), env, params, far)
+    # Measured: 0.49 (clip_eps plus Adam's momentum past the clip) against 16.7.
+    assert float(jnp.abs(clipped - before).mean()) < 0.75
+    assert float((before - free).mean()) > 5.0
+
+
+def test_reward_scale_equals_scaling_the_rewards(cartpole):
+    """reward_scale=k learns exactly what reward_scale=1 learns from k times the rewards."""
+    env, params = cartpole
+    config = ppo.PPOConfig(num_envs=4, num_steps=32, update_epochs=2, num_minibatches=2)
+    _, _, scaled = _one_learn(dataclasses.replace(config, reward_scale=0.1), env, params,
+                              lambda batch: batch.rews)
+    _, _, by_hand = _one_learn(config, env, params, lambda batch: batch.rews * 0.1)
+    for a, b in zip(jax.tree.leaves(scaled.params), jax.tree.leaves(by_hand.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("inf"), float("nan")])
+def test_bad_reward_scale_is_refused(scale):
+    with pytest.raises(ValueError, match="reward_scale"):
+        ppo.PPOConfig(reward_scale=scale)

@@ -3,6 +3,7 @@ returns, for 1 seed and for 8 seeds trained together in one call.
 
     python -m experiments.bench.preferences                 # seals/CartPole-v0, defaults below
     python -m experiments.bench.preferences --quick         # smoke mode: tiny sizes
+    python -m experiments.bench.preferences --env Pendulum-v1 --seeds 8   # the PENDULUM preset
 
 Each row is one `runner.run` (compile = init + chunk + evaluation programs, including the
 initial reward training that init runs; run = the training chunks and the final evaluation).
@@ -29,16 +30,43 @@ class BenchFlags:
     env: str = "seals/CartPole-v0"
     out: Path = Path("bench_results/preferences.json")
     """where the JSON is written (atomically)"""
-    total_timesteps: int = 796_672
-    """PPO's total_timesteps per seed (the default makes 997,888 agent steps with the queries)"""
-    total_comparisons: int = 2000
-    """synthetic comparisons per seed"""
+    preset: str | None = None
+    """configuration: cartpole (the library's defaults, tuned on seals/CartPole-v0) or pendulum
+    (preference_comparisons.PENDULUM); None: pendulum for Pendulum-v1, cartpole otherwise"""
+    total_timesteps: int | None = None
+    """PPO's total_timesteps per seed; None: the preset's (cartpole: 796,672, which makes 997,888
+    agent steps with the queries; pendulum: 400,000, 501,248 agent steps)"""
+    total_comparisons: int | None = None
+    """synthetic comparisons per seed; None: the preset's (cartpole 2000, pendulum 1000)"""
     seeds: tuple[int, ...] = SEED_COUNTS
     """seed counts to measure, each in one call"""
     quick: bool = False
     """smoke mode: 20k steps, 100 comparisons, seed counts 1 and 2"""
     compile_cache: bool = False
     """use the persistent compilation cache (off: compile times are real compilations)"""
+
+
+def preset_config(flags: BenchFlags):
+    """The preset's PreferenceComparisonsConfig with the flags' overrides."""
+    import dataclasses
+
+    from jaxrl_align.algorithms import ppo
+    from jaxrl_align.algorithms import preference_comparisons as pc
+
+    name = flags.preset or ("pendulum" if flags.env == "Pendulum-v1" else "cartpole")
+    presets = {"cartpole": pc.PreferenceComparisonsConfig(
+                   ppo=ppo.PPOConfig(total_timesteps=796_672)),
+               "pendulum": pc.PENDULUM}
+    if name not in presets:
+        raise SystemExit(f"--preset: expected one of {sorted(presets)}, got {name!r}")
+    config = presets[name]
+    timesteps = flags.total_timesteps or config.ppo.total_timesteps
+    comparisons = flags.total_comparisons or config.total_comparisons
+    if flags.quick:
+        timesteps, comparisons = 20_000, 100
+    return name, dataclasses.replace(
+        config, total_comparisons=comparisons,
+        ppo=dataclasses.replace(config.ppo, total_timesteps=timesteps))
 
 
 def measure(flags: BenchFlags, num_seeds: int, config) -> dict:
@@ -88,21 +116,17 @@ def main(flags: BenchFlags) -> dict:
     import jax
 
     from jaxrl_align import outputs
-    from jaxrl_align.algorithms import ppo
-    from jaxrl_align.algorithms import preference_comparisons as pc
 
     if flags.compile_cache:
         from jaxrl_align import compilation_cache
 
         compilation_cache.enable()
-    timesteps, comparisons, seed_counts = flags.total_timesteps, flags.total_comparisons, flags.seeds
-    if flags.quick:
-        timesteps, comparisons, seed_counts = 20_000, 100, (1, 2)
-    config = pc.PreferenceComparisonsConfig(total_comparisons=comparisons,
-                                            ppo=ppo.PPOConfig(total_timesteps=timesteps))
+    preset, config = preset_config(flags)
+    timesteps, comparisons = config.ppo.total_timesteps, config.total_comparisons
+    seed_counts = (1, 2) if flags.quick else flags.seeds
     rows = [measure(flags, n, config) for n in seed_counts]
     record = {
-        "benchmark": "preferences", "env": flags.env, "created": datetime.now(timezone.utc).isoformat(),
+        "benchmark": "preferences", "env": flags.env, "preset": preset, "created": datetime.now(timezone.utc).isoformat(),
         "backend": jax.default_backend(), "devices": jax.device_count(),
         "machine": platform.processor() or platform.machine(), "quick": flags.quick,
         "config": json.loads(json.dumps(config, default=lambda o: getattr(o, "__dict__", str(o)))),
@@ -110,8 +134,11 @@ def main(flags: BenchFlags) -> dict:
     }
     print(f"preference comparisons on {flags.env}: {rows[0]['agent_env_steps_per_seed']} agent "
           f"steps (PPO total_timesteps {timesteps}, plus query rollouts and init) and "
-          f"{comparisons} comparisons per seed ({jax.default_backend()})")
+          f"{comparisons} comparisons per seed, preset {preset} ({jax.default_backend()})")
     print(table(rows))
+    for r in rows:
+        print(f"{r['seeds']} seed(s), final returns: "
+              + ", ".join(f"{x:.0f}" for x in r["return_mean"]))
     outputs.write_json(flags.out, record)
     print(f"wrote {flags.out}")
     return record

@@ -62,10 +62,21 @@ class PPOConfig:
     """value loss coefficient"""
     max_grad_norm: float = 0.5
     """global gradient norm clip"""
+    clip_value: bool = True
+    """clip the value loss around the rollout's values by clip_eps (PureJaxRL; SB3's default
+    does not). With unscaled returns of hundreds (Pendulum) it limits how far the critic can
+    move per update to clip_eps, and the critic lags far behind"""
+    reward_scale: float = 1.0
+    """multiply the rewards PPO learns from by this constant before GAE (value targets and
+    advantages; the reported returns stay the environment's)"""
     hidden: tuple[int, ...] = (64, 64)
     """hidden layer widths of the actor and of the critic"""
     activation: str = "tanh"
     """tanh or relu"""
+
+    def __post_init__(self):
+        if not (self.reward_scale > 0 and self.reward_scale < float("inf")):
+            raise ValueError(f"reward_scale: expected a finite value > 0, got {self.reward_scale}")
 
     @property
     def steps_per_update(self) -> int:
@@ -78,6 +89,14 @@ class PPOConfig:
 
 # PureJaxRL's CartPole configuration (the speed benchmark's reference point).
 PUREJAXRL_CARTPOLE = PPOConfig(num_envs=4, lr=2.5e-4, ent_coef=0.01)
+
+# Pendulum-v1 (gymnax): rewards scaled to -1.6..0 and an unclipped value loss. Unscaled, the
+# critic's gradients (returns of hundreds) dominate the global-norm clip and starve the actor;
+# clipped, the critic moves only clip_eps per update. Measured on the true reward, 8 seeds in
+# one call: 8 of 8 seeds >= -200 after 300k steps (7 of 8 after 150k), every policy -143 to -159
+# over 200 common evaluation episodes (PPO with clipped values and unscaled rewards: 4-5 of 8).
+PENDULUM = PPOConfig(update_epochs=10, num_minibatches=8, gamma=0.99, clip_value=False,
+                     reward_scale=0.1, total_timesteps=300_000)
 
 SWEEPABLE = ("lr", "gamma", "gae_lambda", "clip_eps", "ent_coef", "vf_coef")
 
@@ -204,6 +223,8 @@ class PPOEngine:
 
     def learn(self, state: PPOState, batch: RolloutBatch, rewards: jax.Array):
         cfg, hp = self.config, state.hparams
+        if cfg.reward_scale != 1.0:
+            rewards = rewards * cfg.reward_scale
         advantages = self.advantages(state.params, hp, batch, rewards)
         targets = advantages + batch.value
 
@@ -219,9 +240,13 @@ class PPOEngine:
             obs, acts, old_log_prob, old_value, adv, target = mb
             dist, value = self.policy(params, obs)
             log_prob = dist.log_prob(acts)
-            value_clipped = old_value + jnp.clip(value - old_value, -hp["clip_eps"], hp["clip_eps"])
-            value_loss = 0.5 * jnp.mean(jnp.maximum((value - target) ** 2,
-                                                    (value_clipped - target) ** 2))
+            if cfg.clip_value:
+                value_clipped = old_value + jnp.clip(value - old_value, -hp["clip_eps"],
+                                                     hp["clip_eps"])
+                value_loss = 0.5 * jnp.mean(jnp.maximum((value - target) ** 2,
+                                                        (value_clipped - target) ** 2))
+            else:
+                value_loss = 0.5 * jnp.mean((value - target) ** 2)
             ratio = jnp.exp(log_prob - old_log_prob)
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
             policy_loss = -jnp.mean(jnp.minimum(

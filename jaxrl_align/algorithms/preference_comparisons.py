@@ -39,6 +39,7 @@ Agent environment steps: `init` takes one PPO rollout (`init_env_steps`) besides
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -131,6 +132,15 @@ class PreferenceComparisonsConfig:
     def reward_weight_decay(self) -> float:
         return self.model.weight_decay
 
+
+# Pendulum-v1 (gymnax), issue 7's budget of 1,000 comparisons: the CartPole-tuned defaults with
+# PPO's Pendulum settings (`ppo.PENDULUM`: rewards scaled by 0.1, unclipped value loss, γ 0.99,
+# 10 epochs × 8 minibatches) for 195 rounds (501,248 agent steps with the query rollouts).
+# Measured, 8 seeds in one call: 8 of 8 seeds ≥ −200 (−188 to −124 on 50 episodes; −145 to −140
+# on 200 common episodes). With the earlier agent (γ 0.9, clipped values, unscaled rewards,
+# 1M agent steps) 3 of 8.
+PENDULUM = PreferenceComparisonsConfig(
+    total_comparisons=1000, ppo=dataclasses.replace(ppo.PENDULUM, total_timesteps=400_000))
 
 SWEEPABLE = ("reward_lr", "reward_weight_decay")
 

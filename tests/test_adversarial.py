@@ -142,7 +142,7 @@ def test_mountain_car_controller_clears_the_mark(mountain_car_demos):
     assert returns.mean() >= -110 and returns.min() >= -120, returns
 
 
-@pytest.mark.slow  # 8 seeds × 800k generator steps: 5–10 minutes on 2 CPU cores
+@pytest.mark.slow  # 8 seeds × 800k generator steps: ~4.5 min on 2 CPU cores (cached compile)
 def test_airl_imitates_the_mountain_car_controller(mountain_car_demos):
     """Issue 4: AIRL reaches a normalised score ≥ 0.8 on at least 6 of 8 seeds trained in one
     call (measured: 8 of 8, returns −110 to −117), with `airl.MOUNTAIN_CAR`."""

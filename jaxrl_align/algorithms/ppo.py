@@ -76,8 +76,8 @@ class PPOConfig:
     obs_normalization: str = "none"
     """what the actor and critic see: "none", the raw observation, or "box", each feature
     rescaled to [-1, 1] by the observation space's bounds (features whose bounds are infinite
-    or wider than ±1e6 pass through unchanged). seals/MountainCar-v0's velocity lies in ±0.07, too small a signal for
-    the default initialisation to act on it"""
+    or wider than ±1e6 pass through unchanged). seals/MountainCar-v0's velocity lies in ±0.07;
+    on raw observations AIRL's generator never reaches the goal there (see airl.MOUNTAIN_CAR)"""
 
     def __post_init__(self):
         if self.obs_normalization not in OBS_NORMALIZATIONS:

@@ -1,5 +1,6 @@
 """GAIL and AIRL learn to imitate on seals/CartPole-v0 from the controller's demonstrations,
-and the adversarial machinery (replay, discriminator, exported reward) behaves."""
+AIRL on seals/MountainCar-v0 (slow), and the adversarial machinery (replay, discriminator,
+exported reward) behaves."""
 import json
 
 import jax
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 import envs
+from experiments import controller_demos
 from jaxrl_align import runner
 from jaxrl_align.algorithms import airl, gail, ppo
 from jaxrl_align.hparams import config_to_dict
@@ -148,3 +150,35 @@ def test_adversarial_configs_are_written_whole():
     config = config_to_dict(airl.AIRLConfig())
     assert json.loads(json.dumps(config))["ppo"]["gamma"] == 0.95
     assert config["reward_hidden"] == [32]
+
+
+MOUNTAIN_CAR = "seals/MountainCar-v0"
+
+
+@pytest.fixture(scope="module")
+def mountain_car_demos():
+    """10 episodes of the pumping controller (experiments.controller_demos)."""
+    return controller_demos.controller_episodes(MOUNTAIN_CAR, 10)
+
+
+def test_mountain_car_controller_clears_the_mark(mountain_car_demos):
+    """The demonstrations must beat the 0.8 normalised score (−120) with room to spare, or an
+    imitator could not reach it: the plain velocity-sign rule averages −120."""
+    returns = np.asarray(mountain_car_demos.rews).sum(axis=1)
+    assert returns.mean() >= -110 and returns.min() >= -120, returns
+
+
+@pytest.mark.slow  # 8 seeds × 800k generator steps: ~4.5 min on 2 CPU cores (cached compile)
+def test_airl_imitates_the_mountain_car_controller(mountain_car_demos):
+    """Issue 4: AIRL reaches a normalised score ≥ 0.8 on at least 6 of 8 seeds trained in one
+    call (measured: 8 of 8, returns −110 to −117), with `airl.MOUNTAIN_CAR`."""
+    env, params = envs.make(MOUNTAIN_CAR)
+    config = airl.MOUNTAIN_CAR
+    algo = airl.make(config, env, params)
+    settings = runner.RunSettings(seeds=tuple(range(8)), num_updates=config.ppo.num_updates,
+                                  num_chunks=8, eval_episodes=5, final_eval_episodes=20,
+                                  progress=False)
+    result = runner.run(algo, env, params, settings, flatten_trajectories(mountain_car_demos),
+                        reference_returns=envs.reference_returns(MOUNTAIN_CAR))
+    scores = np.asarray(result.summary["normalized_score"])
+    assert (scores >= 0.8).sum() >= 6, result.summary["return_mean"]

@@ -159,3 +159,20 @@ def test_dataset_and_save_comparisons_together_is_a_usage_error(tmp_path):
                    "--out", str(tmp_path / "out"))
     assert_one_line_error(proc, "--save-comparisons")
     assert not (tmp_path / "out").exists()
+
+
+def test_controller_demos_write_a_valid_file(tmp_path):
+    """`python -m experiments.controller_demos` makes demonstrations for --demos (MountainCar
+    has no other way to get them from the command line); an env without a controller is a
+    one-line usage error."""
+    from experiments import controller_demos
+
+    path = controller_demos.main(controller_demos.Flags(
+        env="seals/MountainCar-v0", episodes=3, out=tmp_path / "mcar.npz"))
+    trajs, meta = demos_io.load_demos(path, env_id="seals/MountainCar-v0")
+    assert meta["num_episodes"] == 3 and meta["mean_return"] > -130
+    proc = subprocess.run([sys.executable, "-m", "experiments.controller_demos", "--env",
+                           "seals/RiskyPath-v0", "--out", str(tmp_path / "x.npz")], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert_one_line_error(proc, "--env", "seals/RiskyPath-v0")
+    assert not (tmp_path / "x.npz").exists()

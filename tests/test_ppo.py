@@ -176,3 +176,21 @@ def test_reward_scale_equals_scaling_the_rewards(cartpole):
 def test_bad_reward_scale_is_refused(scale):
     with pytest.raises(ValueError, match="reward_scale"):
         ppo.PPOConfig(reward_scale=scale)
+
+
+def test_box_observation_normalisation():
+    """"box" maps a bounded observation space onto [-1, 1] (MountainCar's velocity, ±0.07,
+    becomes ±1) and leaves features with float32-max "bounds" (CartPole's) as they are."""
+    env, params = envs.make("seals/MountainCar-v0")
+    engine = ppo.PPOEngine(ppo.PPOConfig(obs_normalization="box"), env, params)
+    corners = jnp.array([[-1.2, -0.07], [0.6, 0.07], [-0.3, 0.0]], jnp.float32)
+    np.testing.assert_allclose(engine.encode_obs(corners), [[-1, -1], [1, 1], [0, 0]], atol=1e-6)
+    raw = ppo.PPOEngine(ppo.PPOConfig(), env, params)
+    np.testing.assert_array_equal(raw.encode_obs(corners), corners)
+
+    env, params = envs.make("seals/CartPole-v0")
+    engine = ppo.PPOEngine(ppo.PPOConfig(obs_normalization="box"), env, params)
+    obs = jnp.array([[1.0, -2.0, jnp.pi, 3.0]], jnp.float32)
+    np.testing.assert_allclose(engine.encode_obs(obs), [[1.0, -2.0, 1.0, 3.0]], rtol=1e-6)
+    with pytest.raises(ValueError, match="obs_normalization"):
+        ppo.PPOConfig(obs_normalization="running")

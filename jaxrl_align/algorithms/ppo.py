@@ -19,8 +19,12 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
+
+import envs.gymnax_import  # noqa: F401  (gymnax without its plotting imports)
+from gymnax.environments import spaces
 
 from jaxrl_align.algorithm import Algorithm
 from jaxrl_align.hparams import hparams_from_config
@@ -28,6 +32,10 @@ from jaxrl_align.networks import ActorCritic
 from jaxrl_align.rewards import init_reward_norm, normalize_rewards
 from jaxrl_align.shuffle import permutation
 from jaxrl_align.spaces import space_spec
+
+
+OBS_NORMALIZATIONS = ("none", "box")
+MAX_BOUND = 1e6  # "box" normalisation leaves features with wider bounds unscaled
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,16 @@ class PPOConfig:
     """hidden layer widths of the actor and of the critic"""
     activation: str = "tanh"
     """tanh or relu"""
+    obs_normalization: str = "none"
+    """what the actor and critic see: "none", the raw observation, or "box", each feature
+    rescaled to [-1, 1] by the observation space's bounds (features whose bounds are infinite
+    or wider than ±1e6 pass through unchanged). seals/MountainCar-v0's velocity lies in ±0.07;
+    on raw observations AIRL's generator never reaches the goal there (see airl.MOUNTAIN_CAR)"""
+
+    def __post_init__(self):
+        if self.obs_normalization not in OBS_NORMALIZATIONS:
+            raise ValueError(f"obs_normalization: expected one of {OBS_NORMALIZATIONS}, "
+                             f"got {self.obs_normalization!r}")
 
     def __post_init__(self):
         if not (self.reward_scale > 0 and self.reward_scale < float("inf")):
@@ -129,6 +147,21 @@ class RolloutBatch:
     next_obs: jax.Array
 
 
+def observation_scaling(config: PPOConfig, env, env_params):
+    """(center, half-width) of each encoded observation feature for "box" normalisation, as
+    small NumPy constants; (None, None) without it or for non-Box observations."""
+    space = env.observation_space(env_params)
+    if config.obs_normalization == "none" or not isinstance(space, spaces.Box):
+        return None, None
+    low = np.broadcast_to(np.asarray(space.low, np.float64), space.shape).ravel()
+    high = np.broadcast_to(np.asarray(space.high, np.float64), space.shape).ravel()
+    # gymnax spaces often stand for "unbounded" with float32's largest value
+    finite = np.isfinite(low) & np.isfinite(high) & (high > low) & (high - low < 2 * MAX_BOUND)
+    center = np.where(finite, (low + high) / 2, 0.0).astype(np.float32)
+    halfwidth = np.where(finite, (high - low) / 2, 1.0).astype(np.float32)
+    return center, halfwidth
+
+
 class PPOEngine:
     """Static structure of PPO for one (config, env). Every method is a pure function of arrays."""
 
@@ -138,6 +171,7 @@ class PPOEngine:
                              f"num_minibatches={config.num_minibatches}")
         self.config, self.env, self.env_params = config, env, env_params
         self.spec = space_spec(env, env_params)
+        self.obs_center, self.obs_halfwidth = observation_scaling(config, env, env_params)
         self.network = ActorCritic(self.spec.act_dim, self.spec.discrete_actions, config.hidden,
                                    config.activation)
         # The learning rate is applied by hand in `learn` so that it can be a traced hparam.
@@ -149,7 +183,7 @@ class PPOEngine:
         cfg = self.config
         net_key, env_key, key = jax.random.split(key, 3)
         dummy_obs = jnp.zeros((1,) + self.spec.obs_shape, self.spec.obs_dtype)
-        params = self.network.init(net_key, self.spec.encode_obs(dummy_obs))
+        params = self.network.init(net_key, self.encode_obs(dummy_obs))
         obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(
             jax.random.split(env_key, cfg.num_envs), self.env_params)
         return PPOState(
@@ -158,8 +192,15 @@ class PPOEngine:
             update_idx=jnp.zeros((), jnp.int32), episode_return=jnp.zeros(cfg.num_envs),
             last_return=jnp.zeros(()))
 
+    def encode_obs(self, obs):
+        """The observation as the actor and critic see it (see `PPOConfig.obs_normalization`)."""
+        x = self.spec.encode_obs(obs)
+        if self.obs_center is None:
+            return x
+        return (x - self.obs_center) / self.obs_halfwidth
+
     def policy(self, params, obs):
-        return self.network.apply(params, self.spec.encode_obs(obs))
+        return self.network.apply(params, self.encode_obs(obs))
 
     def act(self, state: PPOState, key: jax.Array, obs: jax.Array, deterministic: bool = True):
         dist, _ = self.policy(state.params, obs)

@@ -5,7 +5,10 @@ The discriminator's logit is `f(s, a, s', terminated) − log π(a|s)`, with f a
 current generator policy. By default the generator is trained on f itself (imitation: the shaped
 reward net, output running-normalised), not on the paper's `f − log π` (`generator_reward=
 "logit"` selects that). The transferable reward is g, the shaping stripped: `learned_reward`
-returns it as a function, `save_reward` / `load_reward` store it.
+returns it as a function, `save_reward` / `load_reward` store it. Train a fresh agent on it with
+`ppo.make(config, env, params, reward_apply=learned_reward(...), normalize_reward=True)`: on the
+raw g (large and negative off the expert's states) PPO fails on most CartPole seeds, on the
+standardised g it reaches 500 on 8 of 8 (`experiments/airl_transfer.py`).
 
 Defaults follow imitation's AIRL tutorial for seals/CartPole-v0 where imitation's API defaults
 fail here: 16 discriminator steps per round and a generator discount of 0.95. Measured on

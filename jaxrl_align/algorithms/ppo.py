@@ -91,8 +91,6 @@ class PPOConfig:
         if self.obs_normalization not in OBS_NORMALIZATIONS:
             raise ValueError(f"obs_normalization: expected one of {OBS_NORMALIZATIONS}, "
                              f"got {self.obs_normalization!r}")
-
-    def __post_init__(self):
         if not (self.reward_scale > 0 and self.reward_scale < float("inf")):
             raise ValueError(f"reward_scale: expected a finite value > 0, got {self.reward_scale}")
 

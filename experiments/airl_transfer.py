@@ -46,7 +46,7 @@ class TransferFlags:
 
 def main(flags: TransferFlags) -> dict:
     import envs
-    from experiments.bench.throughput import cartpole_controller
+    from experiments.controller_demos import cartpole_controller
     from jaxrl_align import algorithm, compilation_cache, evaluation, outputs, rollout, runner
     from jaxrl_align.types import flatten_trajectories
 

@@ -66,6 +66,23 @@ def _box_bounds(space: spaces.Box) -> tuple[tuple[float, ...], tuple[float, ...]
     return tuple(low.tolist()), tuple(high.tolist())
 
 
+MAX_SCALED_BOUND = 1e6  # wider "bounds" (gymnax often writes float32's largest) mean unbounded
+
+
+def box_scaling(space) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """(center, half-width) per feature of a Box observation, to rescale it to [-1, 1]; features
+    with infinite, empty or wider than ±1e6 bounds get (0, 1) and pass through. (None, None) for
+    a non-Box space."""
+    if not isinstance(space, spaces.Box):
+        return None, None
+    low, high = map(np.asarray, _box_bounds(space))
+    finite = (np.isfinite(low) & np.isfinite(high) & (high > low)
+              & (high - low < 2 * MAX_SCALED_BOUND))
+    center = np.where(finite, (low + high) / 2, 0.0).astype(np.float32)
+    halfwidth = np.where(finite, (high - low) / 2, 1.0).astype(np.float32)
+    return center, halfwidth
+
+
 def space_spec(env, env_params) -> SpaceSpec:
     obs_space = env.observation_space(env_params)
     act_space = env.action_space(env_params)

@@ -21,7 +21,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments.bench.throughput import cartpole_controller, finish_report, machine_info
+from experiments.bench.throughput import finish_report, machine_info
+from experiments.controller_demos import cartpole_controller
 
 ENV_ID = "seals/CartPole-v0"
 ALGORITHMS = ("gail", "airl")

@@ -222,14 +222,8 @@ def bench_ppo(env, env_params, sizes: Sizes, repeats: int) -> dict[str, dict]:
 
 # -- 3. BC -------------------------------------------------------------------------------------
 
-def cartpole_controller(key, obs):
-    """A hand-written linear controller that keeps seals/CartPole-v0 upright (the tests' expert)."""
-    del key
-    x, x_dot, theta, theta_dot = obs
-    return (theta + 0.3 * theta_dot + 0.05 * x + 0.2 * x_dot > 0).astype(jnp.int32)
-
-
 def bench_bc(env, env_params, sizes: Sizes, repeats: int) -> dict[str, dict]:
+    from experiments.controller_demos import cartpole_controller
     from jaxrl_align import rollout
     from jaxrl_align.algorithms import bc
     from jaxrl_align.types import flatten_trajectories

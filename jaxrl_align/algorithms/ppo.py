@@ -19,23 +19,18 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import struct
-
-import envs.gymnax_import  # noqa: F401  (gymnax without its plotting imports)
-from gymnax.environments import spaces
 
 from jaxrl_align.algorithm import Algorithm
 from jaxrl_align.hparams import hparams_from_config
 from jaxrl_align.networks import ActorCritic
 from jaxrl_align.rewards import init_reward_norm, normalize_rewards
 from jaxrl_align.shuffle import permutation
-from jaxrl_align.spaces import space_spec
+from jaxrl_align.spaces import box_scaling, space_spec
 
 
 OBS_NORMALIZATIONS = ("none", "box")
-MAX_BOUND = 1e6  # "box" normalisation leaves features with wider bounds unscaled
 
 
 @dataclass(frozen=True)
@@ -145,21 +140,6 @@ class RolloutBatch:
     next_obs: jax.Array
 
 
-def observation_scaling(config: PPOConfig, env, env_params):
-    """(center, half-width) of each encoded observation feature for "box" normalisation, as
-    small NumPy constants; (None, None) without it or for non-Box observations."""
-    space = env.observation_space(env_params)
-    if config.obs_normalization == "none" or not isinstance(space, spaces.Box):
-        return None, None
-    low = np.broadcast_to(np.asarray(space.low, np.float64), space.shape).ravel()
-    high = np.broadcast_to(np.asarray(space.high, np.float64), space.shape).ravel()
-    # gymnax spaces often stand for "unbounded" with float32's largest value
-    finite = np.isfinite(low) & np.isfinite(high) & (high > low) & (high - low < 2 * MAX_BOUND)
-    center = np.where(finite, (low + high) / 2, 0.0).astype(np.float32)
-    halfwidth = np.where(finite, (high - low) / 2, 1.0).astype(np.float32)
-    return center, halfwidth
-
-
 class PPOEngine:
     """Static structure of PPO for one (config, env). Every method is a pure function of arrays."""
 
@@ -169,7 +149,9 @@ class PPOEngine:
                              f"num_minibatches={config.num_minibatches}")
         self.config, self.env, self.env_params = config, env, env_params
         self.spec = space_spec(env, env_params)
-        self.obs_center, self.obs_halfwidth = observation_scaling(config, env, env_params)
+        self.obs_center, self.obs_halfwidth = (
+            box_scaling(env.observation_space(env_params)) if config.obs_normalization == "box"
+            else (None, None))
         self.network = ActorCritic(self.spec.act_dim, self.spec.discrete_actions, config.hidden,
                                    config.activation)
         # The learning rate is applied by hand in `learn` so that it can be a traced hparam.
@@ -353,36 +335,28 @@ def make(config: PPOConfig, env, env_params, reward_apply=None,
     engine = PPOEngine(config, env, env_params)
 
     if not normalize_reward:
+        def init(key, data=None, hparams=None):
+            return engine.init(key, hparams)
+
         def update(state, data=None):
             if reward_apply is None:
                 return engine.update(state)
             return engine.update(state, lambda *inputs: reward_apply(data, *inputs))
 
-        return Algorithm(
-            name="ppo",
-            init=lambda key, data=None, hparams=None: engine.init(key, hparams),
-            update=update,
-            act=engine.act,
-            env_steps_per_update=config.steps_per_update,
-            config=config,
-        )
+        act = engine.act
+    else:
+        def init(key, data=None, hparams=None):
+            return NormalizedRewardState(engine.init(key, hparams), init_reward_norm())
 
-    def init_normalized(key, data=None, hparams=None):
-        return NormalizedRewardState(engine.init(key, hparams), init_reward_norm())
+        def update(state: NormalizedRewardState, data):
+            agent, batch = engine.rollout(state.agent)
+            rewards, reward_norm = normalize_rewards(
+                state.reward_norm, reward_apply(data, *engine.reward_inputs(batch)))
+            agent, metrics = engine.learn(agent, batch, rewards)
+            return NormalizedRewardState(agent, reward_norm), metrics
 
-    def update_normalized(state: NormalizedRewardState, data):
-        agent, batch = engine.rollout(state.agent)
-        rewards, reward_norm = normalize_rewards(
-            state.reward_norm, reward_apply(data, *engine.reward_inputs(batch)))
-        agent, metrics = engine.learn(agent, batch, rewards)
-        return NormalizedRewardState(agent, reward_norm), metrics
+        def act(state: NormalizedRewardState, key, obs, deterministic: bool = True):
+            return engine.act(state.agent, key, obs, deterministic)
 
-    return Algorithm(
-        name="ppo",
-        init=init_normalized,
-        update=update_normalized,
-        act=lambda state, key, obs, deterministic=True: engine.act(state.agent, key, obs,
-                                                                   deterministic),
-        env_steps_per_update=config.steps_per_update,
-        config=config,
-    )
+    return Algorithm(name="ppo", init=init, update=update, act=act,
+                     env_steps_per_update=config.steps_per_update, config=config)

@@ -254,6 +254,8 @@ def test_bad_configs_are_rejected(cartpole):
         pc.make(pc.PreferenceComparisonsConfig(uncertainty_on="entropy"), env, params)
     with pytest.raises(ValueError, match="heldout_frac"):
         pc.make_offline(pc.PreferenceComparisonsConfig(heldout_frac=1.0), env, params)
+    with pytest.raises(ValueError, match="heldout_eval_pairs"):
+        pc.make(pc.PreferenceComparisonsConfig(heldout_eval_pairs=0), env, params)
 
 
 @pytest.mark.parametrize("reset", [False, True])

@@ -56,8 +56,8 @@ def test_bc_lr_grid_times_8_seeds_is_one_compilation(cartpole, cartpole_demos):
     grid = Sweep.grid({"lr": [0.0, 1e-3, 1e-2, 3e-2]})
     result, programs, lowered = count_run(algo, env, params, settings(range(8)), demos, sweep=grid)
     # One program initialises all 32 runs, one trains them (every chunk), one evaluates them
-    # per chunk and one at the end: never one per grid point, seed or chunk.
-    assert programs == ["init", "chunk", "evaluate", "evaluate"]
+    # (per chunk, and in repeated calls at the end): never one per grid point, seed or chunk.
+    assert programs == ["init", "chunk", "evaluate"]
     assert result.final_returns.shape == (32, 2) and result.run_config.tolist() == sum(
         ([j] * 8 for j in range(4)), [])
     # The grid values reached the runs: lr = 0 leaves the initial parameters untouched.
@@ -80,11 +80,31 @@ def test_ppo_lr_grid_times_8_seeds_is_one_compilation(cartpole):
     algo = ppo.make(config, env, params)
     grid = Sweep.grid({"lr": [1e-4, 3e-4, 1e-3, 3e-3]})
     result, programs, _ = count_run(algo, env, params, settings(range(8)), sweep=grid)
-    assert programs == ["init", "chunk", "evaluate", "evaluate"]
+    assert programs == ["init", "chunk", "evaluate"]
     assert result.final_returns.shape == (32, 2)
     _, programs, lowered = count_run(algo, env, params, settings(range(8)),
                                      sweep=Sweep.grid({"lr": [2e-4, 5e-4, 2e-3, 5e-3]}))
     assert programs == [] and lowered == 0
+
+
+def test_final_evaluation_reuses_the_chunk_evaluation_program(cartpole):
+    """The final evaluation is repeated calls of the per-chunk evaluation program, its episodes
+    drawn afresh (not the last chunk's); only past MAX_FINAL_EVAL_CALLS calls does it get a
+    program of its own."""
+    env, params = cartpole
+    config = ppo.PPOConfig(num_envs=2, num_steps=8, update_epochs=1, num_minibatches=1,
+                           total_timesteps=32, hidden=(8, 8))
+    algo = ppo.make(config, env, params)
+    result, programs, _ = count_run(algo, env, params, settings(
+        range(2), eval_episodes=3, final_eval_episodes=5, deterministic_eval=False))
+    assert programs == ["init", "chunk", "evaluate"]
+    assert result.final_returns.shape == (2, 5)
+    assert not np.array_equal(result.final_returns[:, :3].mean(axis=1), result.eval_returns[:, -1])
+    many = 3 * runner.MAX_FINAL_EVAL_CALLS + 1
+    result, programs, _ = count_run(algo, env, params, settings(
+        range(2), eval_episodes=3, final_eval_episodes=many, deterministic_eval=False))
+    assert programs == ["evaluate"]  # the final one; init, chunk and per-chunk evaluation reused
+    assert result.final_returns.shape == (2, many)
 
 
 def test_planted_nan_is_reported_and_leaves_other_grid_points_unchanged(cartpole, cartpole_demos):
@@ -167,9 +187,13 @@ def test_four_devices_and_slices_equal_one_device():
         for other in (four, sliced):
             for a, b in zip(other["params"], one["params"]):
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, err_msg=name)
-    for other in ("bc_four", "bc_four_slices"):  # trained policies: the same returns
-        assert out[other]["final"] == out["bc_one"]["final"]
-        assert out[other]["eval"] == out["bc_one"]["eval"]
+    # Trained policies: the same returns, up to the odd step. Parameters that differ by ~1e-7
+    # can flip one action near a decision boundary, and the episode then ends a step or two
+    # apart (seen: 177 against 179).
+    for other in ("bc_four", "bc_four_slices"):
+        for when in ("final", "eval"):
+            np.testing.assert_allclose(out[other][when], out["bc_one"][when], rtol=0.02,
+                                       err_msg=f"{other} {when}")
 
 
 def free_port() -> int:

@@ -27,7 +27,10 @@ trajectories and labels them noiselessly by their true returns (not counted as c
 trained on); those whose true returns differ enter a ring of the latest `heldout_size`, and
 `heldout_acc` is the reward model's accuracy on that ring (`heldout_size` metric: how many it
 holds). Once the agent balances for whole fragments its new pairs tie, and the ring keeps the
-last decisive ones.
+last decisive ones. Each round scores a random contiguous block of `heldout_eval_pairs` of the
+ring (all of it when that is at least `heldout_size`): scoring all 256 pairs every round cost 14%
+of a round's time (8 seeds, CartPole), and a chunk's mean of `heldout_acc` averages thousands
+of scored pairs all the same.
 
 `make_offline` learns from a fixed dataset of labelled pairs instead (`preference_data`): the
 reward model trains on it in `init` (a random `heldout_frac` of the pairs held out; `heldout_acc`
@@ -110,6 +113,9 @@ class PreferenceComparisonsConfig:
     """held-out labelled pairs (ring) on which `heldout_acc` is measured"""
     heldout_pairs_per_round: int = 16
     """new held-out pairs per round"""
+    heldout_eval_pairs: int = 32
+    """held-out pairs scored each round (a random contiguous block of the ring); at least
+    heldout_size scores the whole ring every round"""
     heldout_frac: float = 0.1
     """offline mode: share of the dataset held out from reward training"""
     gatherer: gatherer.GathererConfig = field(
@@ -197,6 +203,9 @@ class _Loop:
             if not 0.0 <= getattr(config, name) <= 1.0:
                 raise ValueError(f"{name}: expected a value in [0, 1], got "
                                  f"{getattr(config, name)}")
+        if config.heldout_eval_pairs < 1:
+            raise ValueError(f"heldout_eval_pairs: expected at least 1, got "
+                             f"{config.heldout_eval_pairs}")
         if config.active_selection_oversampling < 1:
             raise ValueError("active_selection_oversampling: expected at least 1, got "
                              f"{config.active_selection_oversampling}")
@@ -305,9 +314,17 @@ def make(config: PreferenceComparisonsConfig, env, env_params) -> Algorithm:
         pairs, prefs = frag.take_pairs((pairs, prefs), order)
         return add_pairs(heldout, key, pairs, prefs, decisive.sum(), bootstrap=False)
 
-    def heldout_accuracy(reward_vars, heldout: ComparisonBuffer):
-        filled = jnp.arange(heldout.capacity) < heldout.size
-        _, acc = model.evaluate(reward_vars, heldout.frags, heldout.prefs, filled)
+    def heldout_accuracy(reward_vars, heldout: ComparisonBuffer, key):
+        if cfg.heldout_eval_pairs >= heldout.capacity:
+            filled = jnp.arange(heldout.capacity) < heldout.size
+            _, acc = model.evaluate(reward_vars, heldout.frags, heldout.prefs, filled)
+            return acc, heldout.size
+        filled_size = jnp.maximum(heldout.size, 1)
+        start = jax.random.randint(key, (), 0, filled_size)
+        idx = (start + jnp.arange(cfg.heldout_eval_pairs)) % filled_size
+        scored = jnp.arange(cfg.heldout_eval_pairs) < heldout.size  # no pair counted twice
+        frags = jax.tree.map(lambda x: x[idx], heldout.frags)
+        _, acc = model.evaluate(reward_vars, frags, heldout.prefs[idx], scored)
         return acc, heldout.size
 
     def init(key, data=None, hparams=None) -> PreferenceState:
@@ -370,7 +387,8 @@ def make(config: PreferenceComparisonsConfig, env, env_params) -> Algorithm:
         reward_vars, reward_opt_state, reward_metrics = model.train(
             state.reward_vars, state.reward_opt_state, buffer, train_key,
             cfg.reward_steps_per_round, hp["reward_lr"], hp["reward_weight_decay"])
-        heldout_acc, heldout_size = heldout_accuracy(reward_vars, heldout)
+        heldout_acc, heldout_size = heldout_accuracy(reward_vars, heldout,
+                                                     jax.random.fold_in(held_key, 1))
         state = state.replace(reward_vars=reward_vars)
         # 5. The agent learns on the updated learned reward.
         rewards, norm_vars = loop.agent_rewards(state, batch)

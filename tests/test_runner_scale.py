@@ -187,13 +187,15 @@ def test_four_devices_and_slices_equal_one_device():
         for other in (four, sliced):
             for a, b in zip(other["params"], one["params"]):
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, err_msg=name)
-    # Trained policies: the same returns, up to the odd step. Parameters that differ by ~1e-7
-    # can flip one action near a decision boundary, and the episode then ends a step or two
-    # apart (seen: 177 against 179).
+    # Trained policies: the same returns but for at most one episode per layout, and that one
+    # within two steps. Parameters that differ by ~1e-7 can flip one action near a decision
+    # boundary, and that episode then ends a step or two apart (seen: 177 against 179 in one of
+    # the 24 final and per-chunk BC returns on four devices; the rest equal).
     for other in ("bc_four", "bc_four_slices"):
-        for when in ("final", "eval"):
-            np.testing.assert_allclose(out[other][when], out["bc_one"][when], rtol=0.02,
-                                       err_msg=f"{other} {when}")
+        differ = [abs(a - b) for when in ("final", "eval")
+                  for row, base in zip(out[other][when], out["bc_one"][when])
+                  for a, b in zip(row, base) if a != b]
+        assert len(differ) <= 1 and all(d <= 2 for d in differ), (other, differ)
 
 
 def free_port() -> int:

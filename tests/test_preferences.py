@@ -1,7 +1,6 @@
 """Preference comparisons: the agent learns seals/CartPole-v0 from synthetic preferences alone,
 and each part (fragments, active selection, gatherer, preference model, buffer, schedules, the
 offline dataset file) matches imitation's definitions."""
-import dataclasses
 import functools
 import json
 
@@ -60,14 +59,12 @@ def test_reward_model_predicts_heldout_preferences(cartpole_run):
     assert np.all(np.asarray(cartpole_run.state.buffer.size) == 2000)
 
 
-@pytest.mark.slow  # 208 s wall on the 2-core CPU (load ~5, cold cache): over the default budget
+# 65 s on the 2-core CPU from an empty compilation cache: in the default suite.
 def test_agent_learns_pendulum_from_1000_synthetic_preferences():
-    """Issue 7's Pendulum goal, shortened: the PENDULUM preset (1,000 comparisons) for 97 rounds
-    instead of 195, 2 seeds. Measured with the full preset: 8 of 8 seeds >= -200; with these 97
-    rounds, 7 of 8 (the eighth -203)."""
+    """Issue 7's Pendulum goal on 2 seeds: the PENDULUM preset (1,000 comparisons, 97 rounds).
+    Measured with 8 seeds in one call: 8 of 8 >= -200 for seeds 0-7, 8-15 and 16-23."""
     env, params = envs.make("Pendulum-v1")
-    config = dataclasses.replace(
-        pc.PENDULUM, ppo=dataclasses.replace(pc.PENDULUM.ppo, total_timesteps=200_000))
+    config = pc.PENDULUM
     algo = pc.make(config, env, params)
     settings = runner.RunSettings(seeds=(0, 1), num_updates=config.ppo.num_updates, num_chunks=1,
                                   eval_episodes=1, final_eval_episodes=20, progress=False)
@@ -75,7 +72,7 @@ def test_agent_learns_pendulum_from_1000_synthetic_preferences():
     returns = np.asarray(result.summary["return_mean"])
     # Random or constant torque scores about -1200, a policy that swings up but cannot hold the
     # pendulum about -400 to -700; swinging up and holding, about -150.
-    assert np.all(returns > -250), returns
+    assert np.all(returns >= -200), returns
     assert pc.comparisons_queried(config) == 1000
 
 

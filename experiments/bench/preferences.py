@@ -35,7 +35,7 @@ class BenchFlags:
     (preference_comparisons.PENDULUM); None: pendulum for Pendulum-v1, cartpole otherwise"""
     total_timesteps: int | None = None
     """PPO's total_timesteps per seed; None: the preset's (cartpole: 796,672, which makes 997,888
-    agent steps with the queries; pendulum: 400,000, 501,248 agent steps)"""
+    agent steps with the queries; pendulum: 200,000, 250,368 agent steps)"""
     total_comparisons: int | None = None
     """synthetic comparisons per seed; None: the preset's (cartpole 2000, pendulum 1000)"""
     seeds: tuple[int, ...] = SEED_COUNTS

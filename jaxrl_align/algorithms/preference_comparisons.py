@@ -141,12 +141,13 @@ class PreferenceComparisonsConfig:
 
 # Pendulum-v1 (gymnax), issue 7's budget of 1,000 comparisons: the CartPole-tuned defaults with
 # PPO's Pendulum settings (`ppo.PENDULUM`: rewards scaled by 0.1, unclipped value loss, γ 0.99,
-# 10 epochs × 8 minibatches) for 195 rounds (501,248 agent steps with the query rollouts).
-# Measured, 8 seeds in one call: 8 of 8 seeds ≥ −200 (−188 to −124 on 50 episodes; −145 to −140
-# on 200 common episodes). With the earlier agent (γ 0.9, clipped values, unscaled rewards,
-# 1M agent steps) 3 of 8.
+# 10 epochs × 8 minibatches) for 97 rounds (250,368 agent steps with the query rollouts).
+# Measured, 8 seeds in one call, 20 final episodes each: seeds 0-7, 8-15 and 16-23 all 8 of 8
+# ≥ −200 (−192 to −109). Twice the rounds gave no better policies (8 of 8, −159 to −118) at
+# twice the run time; with the earlier agent (γ 0.9, clipped values, unscaled rewards, 1M agent
+# steps) 3 of 8.
 PENDULUM = PreferenceComparisonsConfig(
-    total_comparisons=1000, ppo=dataclasses.replace(ppo.PENDULUM, total_timesteps=400_000))
+    total_comparisons=1000, ppo=dataclasses.replace(ppo.PENDULUM, total_timesteps=200_000))
 
 SWEEPABLE = ("reward_lr", "reward_weight_decay")
 

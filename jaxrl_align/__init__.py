@@ -9,3 +9,7 @@ import os
 _SCHEDULER_FLAG = "xla_cpu_enable_concurrency_optimized_scheduler"
 if _SCHEDULER_FLAG not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --{_SCHEDULER_FLAG}=false".strip()
+
+from jaxrl_align.threefry_lowering import use_unrolled_threefry_on_cpu  # noqa: E402
+
+use_unrolled_threefry_on_cpu()

@@ -194,3 +194,6 @@ def test_box_observation_normalisation():
     np.testing.assert_allclose(engine.encode_obs(obs), [[1.0, -2.0, 1.0, 3.0]], rtol=1e-6)
     with pytest.raises(ValueError, match="obs_normalization"):
         ppo.PPOConfig(obs_normalization="running")
+    env, params = envs.make("seals/RiskyPath-v0")  # Discrete observations: nothing to scale
+    with pytest.raises(ValueError, match="obs_normalization: 'box' needs a Box observation space"):
+        ppo.PPOEngine(ppo.PPOConfig(obs_normalization="box"), env, params)

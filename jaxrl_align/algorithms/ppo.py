@@ -149,8 +149,12 @@ class PPOEngine:
                              f"num_minibatches={config.num_minibatches}")
         self.config, self.env, self.env_params = config, env, env_params
         self.spec = space_spec(env, env_params)
+        obs_space = env.observation_space(env_params)
+        if config.obs_normalization == "box" and box_scaling(obs_space)[0] is None:
+            raise ValueError(f"obs_normalization: 'box' needs a Box observation space, got "
+                             f"{type(obs_space).__name__} (use 'none')")
         self.obs_center, self.obs_halfwidth = (
-            box_scaling(env.observation_space(env_params)) if config.obs_normalization == "box"
+            box_scaling(obs_space) if config.obs_normalization == "box"
             else (None, None))
         self.network = ActorCritic(self.spec.act_dim, self.spec.discrete_actions, config.hidden,
                                    config.activation)

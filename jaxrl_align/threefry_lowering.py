@@ -5,8 +5,9 @@ On the CPU JAX lowers each threefry2x32 call (every `split`, `fold_in`, `bits`, 
 runtime then runs that loop's ~25 tiny kernels one by one for every iteration: in PPO on
 seals/CartPole-v0 (1 seed, 4 envs × 128 steps) about 640 such loops per update, most of the
 ~48k kernels an update executes. Unrolled, each hash is one fused elementwise kernel. The hash is
-the same uint32 arithmetic, so every random number is bit-identical; measured here: PPO 1 seed
-72–75k → 91–95k env steps/s, compile 7.3 → 6.8 s.
+the same uint32 arithmetic, so every random number is bit-identical. Measured here (best of 7
+calls per process, alternating processes): PPO 1 seed 72–75k → 85–95k env steps/s; one
+random-policy environment 0.42M → 2.3–3.0M steps/s.
 
 `JAXRL_ALIGN_ROLLED_THREEFRY=1` keeps JAX's own CPU lowering. The rule lives in a private JAX
 module (pinned jax 0.10.2); if a JAX version moves it, JAX's default stays in place.
@@ -21,7 +22,8 @@ ENV_FLAG = "JAXRL_ALIGN_ROLLED_THREEFRY"
 
 # Elements hashed by one call above which the rolled loop stays: on wide arrays its kernels are
 # few and vectorised, and the unrolled hash was slower here (4096 random-policy environments:
-# 6.1-6.6M -> 3.8-4.3M env steps/s; BC's epoch permutations over 16 x 5000 indices).
+# 6.1-6.6M -> 3.8-4.3M env steps/s; BC's epoch permutations over 16 x 5000 indices, one bench
+# run each: 60.6k -> 46.2k gradient steps/s).
 MAX_UNROLLED_ELEMENTS = 1024
 
 

@@ -150,12 +150,11 @@ class PPOEngine:
         self.config, self.env, self.env_params = config, env, env_params
         self.spec = space_spec(env, env_params)
         obs_space = env.observation_space(env_params)
-        if config.obs_normalization == "box" and box_scaling(obs_space)[0] is None:
+        self.obs_center, self.obs_halfwidth = (
+            box_scaling(obs_space) if config.obs_normalization == "box" else (None, None))
+        if config.obs_normalization == "box" and self.obs_center is None:
             raise ValueError(f"obs_normalization: 'box' needs a Box observation space, got "
                              f"{type(obs_space).__name__} (use 'none')")
-        self.obs_center, self.obs_halfwidth = (
-            box_scaling(obs_space) if config.obs_normalization == "box"
-            else (None, None))
         self.network = ActorCritic(self.spec.act_dim, self.spec.discrete_actions, config.hidden,
                                    config.activation)
         # The learning rate is applied by hand in `learn` so that it can be a traced hparam.

@@ -22,8 +22,8 @@ ENV_FLAG = "JAXRL_ALIGN_ROLLED_THREEFRY"
 
 # Elements hashed by one call above which the rolled loop stays: on wide arrays its kernels are
 # few and vectorised, and the unrolled hash was slower here (4096 random-policy environments:
-# 6.1-6.6M -> 3.8-4.3M env steps/s; BC's epoch permutations over 16 x 5000 indices, one bench
-# run each: 60.6k -> 46.2k gradient steps/s).
+# 6.1-6.6M -> 3.8-4.3M env steps/s, alternating processes). BC's epoch permutations (5000
+# indices per seed) stay rolled too.
 MAX_UNROLLED_ELEMENTS = 1024
 
 

@@ -25,6 +25,7 @@ All functions are pure and traceable; they vmap over batches of models (a batche
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -61,13 +62,39 @@ def soft_value_iteration(model, reward: jax.Array, discount=1.0) -> SoftValues:
 
     def backup(next_value, _):
         q_value = reward + discount * (transition @ next_value).reshape(n_states, n_actions)
-        value = jax.nn.logsumexp(q_value, axis=1)
-        return value, (value, q_value)
+        value, policy = soft_max_over_actions(q_value)
+        return value, (value, q_value, policy)
 
     # V after the last decision is 0, which makes Q[H−1] = r without a special case.
-    _, (value, q_value) = jax.lax.scan(backup, jnp.zeros(n_states, dtype), None,
-                                       length=model.max_steps_in_episode, reverse=True)
-    return SoftValues(value, q_value, jnp.exp(q_value - value[..., None]))
+    _, (value, q_value, policy) = jax.lax.scan(backup, jnp.zeros(n_states, dtype), None,
+                                               length=model.max_steps_in_episode, reverse=True)
+    return SoftValues(value, q_value, policy)
+
+
+# Up to this many actions, `soft_max_over_actions` reduces over action columns.
+MAX_COLUMN_ACTIONS = 16
+
+
+def soft_max_over_actions(q_value: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(logsumexp over the last axis, softmax over it) of Q [..., A]: the soft value and the
+    MCE policy of each state.
+
+    XLA:CPU reduces a short minor axis one element at a time: for 256 MDPs of 28 states x 4
+    actions the sum took ~150 µs of each backup step, a third of a batched soft value
+    iteration. With few actions the reductions run over the action columns instead, as
+    elementwise maxima and sums across states, in the same fused loop as the exponentials.
+    """
+    n_actions = q_value.shape[-1]
+    if n_actions > MAX_COLUMN_ACTIONS:
+        value = jax.nn.logsumexp(q_value, axis=-1)
+        return value, jnp.exp(q_value - value[..., None])
+    columns = lambda x: [x[..., a] for a in range(n_actions)]
+    peak = functools.reduce(jnp.maximum, columns(q_value))
+    # As jax.nn.logsumexp: a state whose actions are all -inf gets value -inf, not NaN.
+    peak = jax.lax.stop_gradient(jnp.where(jnp.isfinite(peak), peak, 0))
+    weights = jnp.exp(q_value - peak[..., None])
+    total = functools.reduce(jnp.add, columns(weights))
+    return peak + jnp.log(total), weights / total[..., None]
 
 
 def occupancy_measures(model, policy: jax.Array, discount=1.0) -> Occupancy:

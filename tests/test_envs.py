@@ -305,3 +305,10 @@ def test_importing_envs_first_still_starts_jax_with_the_package_xla_flags():
                          check=True).stdout.split()
     assert out[0] == "True"  # the client did start during `import envs`
     assert "--xla_cpu_enable_concurrency_optimized_scheduler=false" in out[1:]
+    assert ("--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=100000"
+            in out[1:])
+    # A user's own backend options are kept as they are.
+    mine = "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=0"
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "XLA_FLAGS": mine},
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert [flag for flag in out[1:] if "backend_extra" in flag] == [mine]

@@ -103,6 +103,21 @@ def test_soft_value_iteration_and_occupancy_are_imitations():
                 np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12)
 
 
+def test_soft_max_over_actions_is_logsumexp_and_softmax():
+    """Few actions take the column path, many the generic one; both agree with JAX's
+    logsumexp and softmax, also where every action of a state is -inf."""
+    for n_actions in (1, 4, tabular.MAX_COLUMN_ACTIONS + 1):
+        q = jax.random.normal(jax.random.PRNGKey(n_actions), (3, 5, n_actions)) * 30
+        q = q.at[1, 2].set(-jnp.inf)
+        value, policy = tabular.soft_max_over_actions(q)
+        np.testing.assert_allclose(value, jax.nn.logsumexp(q, axis=-1), rtol=1e-6)
+        finite = np.isfinite(np.asarray(value))
+        assert not finite[1, 2] and finite.sum() == finite.size - 1
+        np.testing.assert_allclose(np.asarray(policy)[finite],
+                                   np.asarray(jax.nn.softmax(q, axis=-1))[finite],
+                                   rtol=1e-5, atol=1e-7)
+
+
 def test_float32_by_default():
     model = reasonable_pomdp()
     policy, visits = expert_visits(model)

@@ -57,7 +57,8 @@ class BCState:
 
 def make(config: BCConfig, env, env_params) -> Algorithm:
     spec = space_spec(env, env_params)
-    network = Policy(spec.act_dim, spec.discrete_actions, config.hidden, config.activation)
+    network = Policy(spec.act_dim, spec.discrete_actions, config.hidden, config.activation,
+                     xnnpack_weight_grads=True)
     optimizer = optax.scale_by_adam()
     batch_size = config.batch_size
 

@@ -108,7 +108,7 @@ CODE_DIM = 8
 
 
 def reward_network(config) -> MLP:
-    return MLP(config.hidden, 1, config.activation)
+    return MLP(config.hidden, 1, config.activation, xnnpack_weight_grads=True)
 
 
 def learned_reward(config, params, observation_matrix: jax.Array) -> jax.Array:

@@ -54,9 +54,9 @@ class MLP(nn.Module):
     activation: str = "tanh"
     out_scale: float = 1.0
     # The weight gradients through XNNPACK (`transposed_input_dot_general`). Measured on the
-    # 2-core CPU in alternating processes: BC, 16 seeds 43-49k -> 53-62k gradient steps/s; MCE
-    # IRL's MLP-256 reward, one MDP, 0.122 -> 0.111 ms an iteration; but PPO, 16 seeds,
-    # 123-127k -> 107-115k env steps/s, so it is a choice per network.
+    # 2-core CPU in alternating processes: BC, 16 seeds, mean 48.1k -> 54.5k gradient steps/s
+    # (six runs each); MCE IRL's MLP-256 reward, one MDP, 0.122 -> 0.111 ms an iteration; but
+    # PPO, 16 seeds, 123-127k -> 107-115k env steps/s, so it is a choice per network.
     xnnpack_weight_grads: bool = False
 
     @nn.compact

@@ -65,12 +65,13 @@ def trajectory_log_partition(model, reward: jax.Array) -> tabular.SoftValues:
 
     def backup(next_value, _):
         q_value = reward + jax.nn.logsumexp(next_value, axis=-1, b=transition)
-        value = jax.nn.logsumexp(q_value, axis=1)
-        return value, (value, q_value)
+        value, policy = tabular.soft_max_over_actions(q_value)
+        return value, (value, q_value, policy)
 
-    _, (value, q_value) = jax.lax.scan(backup, jnp.zeros(transition.shape[0], dtype), None,
-                                       length=model.max_steps_in_episode, reverse=True)
-    return tabular.SoftValues(value, q_value, jnp.exp(q_value - value[..., None]))
+    _, (value, q_value, policy) = jax.lax.scan(backup, jnp.zeros(transition.shape[0], dtype),
+                                               None, length=model.max_steps_in_episode,
+                                               reverse=True)
+    return tabular.SoftValues(value, q_value, policy)
 
 
 def trajectory_occupancy(model, reward: jax.Array) -> tuple[jax.Array, tabular.Occupancy]:

@@ -49,7 +49,7 @@ def cliff_world_params(
             [cols / (width - 1), rows / (height - 1)], axis=1
         ).astype(np.float32)
     else:
-        observation_matrix = np.eye(n_states, dtype=np.float32)
+        observation_matrix = None  # one-hot
 
     def clamped_id(row, col):
         return np.clip(row, 0, height - 1) * width + np.clip(col, 0, width - 1)

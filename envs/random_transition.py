@@ -76,7 +76,7 @@ def seals_random_transition_params(
         transition=transition,
         reward=observation_matrix @ reward_weights,
         initial_state_dist=initial_state_dist,
-        observation_matrix=observation_matrix,
+        observation_matrix=observation_matrix if random_obs else None,  # None: one-hot
         horizon=horizon,
     )
 
@@ -127,10 +127,8 @@ def random_mdp_params(
     feature_dim = n_states if obs_dim is None else obs_dim
     # Rows 0..S-1: observations (scaled to std 2); last row: reward weights.
     gaussian = _flat_draw(jax.random.normal, key_gaussian, (n_states + 1, feature_dim))
-    if obs_dim is None:
-        observation_matrix = jnp.eye(n_states, dtype=jnp.float32)
-    else:
-        observation_matrix = 2.0 * gaussian[:n_states]
+    # One-hot observations: the reward weights are the state rewards (identity features).
+    observation_matrix = None if obs_dim is None else 2.0 * gaussian[:n_states]
     reward_weights = gaussian[n_states]
 
     # The S*A successor distributions, then the initial distribution on `branch_factor`
@@ -142,7 +140,7 @@ def random_mdp_params(
     dists = _random_subset_dirichlet(key_dists, n_chosen, n_states)
     return tabular_params(
         transition=dists[:-1].reshape(n_states, n_actions, n_states),
-        reward=observation_matrix @ reward_weights,
+        reward=reward_weights if obs_dim is None else observation_matrix @ reward_weights,
         initial_state_dist=dists[-1],
         observation_matrix=observation_matrix,
         horizon=horizon,

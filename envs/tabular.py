@@ -21,11 +21,28 @@ class TabularParams(environment.EnvParams):
     transition: jax.Array  # [S, A, S] float32, P(s' | s, a)
     reward: jax.Array  # [S] float32, paid for leaving s
     initial_state_dist: jax.Array  # [S] float32
-    observation_matrix: jax.Array  # [S, D] float32; MCE IRL's reward net reads it
     terminal: jax.Array  # [S] bool, entering one of these states ends the episode
     # Static: exact evaluation scans over exactly this many steps, so it must be a
     # Python int even inside jit (and it is shared by every MDP of a batch).
     max_steps_in_episode: int = struct.field(pytree_node=False)
+    # [S, D] float32 observation of each state, or None for one-hot observations (the
+    # identity matrix). One-hot stays implicit: a batch of MDPs then stores no S×S matrices,
+    # and a reward net reading it knows, at trace time, that its first product is its kernel
+    # (MCE IRL's MLP-256 on CliffWorld 100x20 skips a 2000x2000x256 product per iteration).
+    observation_features: jax.Array | None = None
+
+    @property
+    def one_hot_observations(self) -> bool:
+        return self.observation_features is None
+
+    @property
+    def observation_matrix(self) -> jax.Array:
+        """[..., S, D] the observation of each state (batch axes of a batch of MDPs first)."""
+        if self.observation_features is not None:
+            return self.observation_features
+        n_states = self.transition.shape[-1]
+        return jnp.broadcast_to(jnp.eye(n_states, dtype=jnp.float32),
+                                self.transition.shape[:-3] + (n_states, n_states))
 
 
 @struct.dataclass
@@ -39,11 +56,12 @@ def tabular_params(
     transition: np.ndarray | jax.Array,
     reward: np.ndarray | jax.Array,
     initial_state_dist: np.ndarray | jax.Array,
-    observation_matrix: np.ndarray | jax.Array,
+    observation_matrix: np.ndarray | jax.Array | None,
     horizon: int,
     terminal: np.ndarray | jax.Array | None = None,
 ) -> TabularParams:
-    """Builds `TabularParams` with the library's dtypes; `terminal=None` means none."""
+    """Builds `TabularParams` with the library's dtypes; `terminal=None` means none;
+    `observation_matrix=None` means one-hot observations (kept implicit, see TabularParams)."""
     n_states = transition.shape[0]
     if terminal is None:
         terminal = jnp.zeros((n_states,), bool)
@@ -51,9 +69,10 @@ def tabular_params(
         transition=jnp.asarray(transition, jnp.float32),
         reward=jnp.asarray(reward, jnp.float32),
         initial_state_dist=jnp.asarray(initial_state_dist, jnp.float32),
-        observation_matrix=jnp.asarray(observation_matrix, jnp.float32),
         terminal=jnp.asarray(terminal, bool),
         max_steps_in_episode=int(horizon),
+        observation_features=(None if observation_matrix is None
+                              else jnp.asarray(observation_matrix, jnp.float32)),
     )
 
 
@@ -134,7 +153,9 @@ class TabularEnv(environment.Environment[TabularState, TabularParams]):
         del key
         if self.observe_state_index:
             return state.s
-        return params.observation_matrix[state.s]
+        if params.one_hot_observations:
+            return jax.nn.one_hot(state.s, self.n_states, dtype=jnp.float32)
+        return params.observation_features[state.s]
 
     @property
     def name(self) -> str:

@@ -48,6 +48,21 @@ def transposed_input_dot_general(lhs, rhs, dimension_numbers, precision=None,
     return _dense_product(lhs, rhs)
 
 
+def identity_input_dot_general(lhs, rhs, dimension_numbers, precision=None,
+                               preferred_element_type=None):
+    """`lax.dot_general` for an `nn.Dense` whose input `lhs` is the identity matrix (one row per
+    state of a tabular model with one-hot observations): the product is the kernel itself.
+    `lhs` is not read, so XLA drops it; values and gradients are those of the product."""
+    (lhs_contract, rhs_contract), batch = dimension_numbers
+    n = rhs.shape[0]
+    if lhs.shape != (n, n) or batch != ((), ()) or (
+            tuple(lhs_contract), tuple(rhs_contract)) != ((1,), (0,)):
+        raise ValueError(f"identity_input_dot_general: expected an identity input of shape "
+                         f"({n}, {n}) contracted with a kernel of {n} rows, got an input of "
+                         f"shape {lhs.shape} and dimension numbers {dimension_numbers}")
+    return rhs.astype(preferred_element_type or jnp.result_type(lhs, rhs))
+
+
 class MLP(nn.Module):
     hidden: Sequence[int]
     out_dim: int
@@ -58,15 +73,24 @@ class MLP(nn.Module):
     # (six runs each); MCE IRL's MLP-256 reward, one MDP, 0.122 -> 0.111 ms an iteration; but
     # PPO, 16 seeds, 123-127k -> 107-115k env steps/s, so it is a choice per network.
     xnnpack_weight_grads: bool = False
+    # `x` is the identity matrix (a tabular model's one-hot observations, one row per state):
+    # the first layer's product is then its kernel, and is skipped (`identity_input_dot_general`).
+    # MCE IRL's MLP-256 reward on CliffWorld 7x4: ~0.115 -> ~0.07-0.09 ms an iteration.
+    identity_input: bool = False
 
     @nn.compact
     def __call__(self, x):
         act = ACTIVATIONS[self.activation]
         dot = dict(dot_general=transposed_input_dot_general) if self.xnnpack_weight_grads else {}
-        for width in self.hidden:
-            x = act(nn.Dense(width, kernel_init=nn.initializers.orthogonal(np.sqrt(2)), **dot)(x))
-        return nn.Dense(self.out_dim, kernel_init=nn.initializers.orthogonal(self.out_scale),
-                        **dot)(x)
+        first = dict(dot_general=identity_input_dot_general) if self.identity_input else dot
+        widths = tuple(self.hidden) + (self.out_dim,)
+        for i, width in enumerate(widths):
+            last = i == len(widths) - 1
+            x = nn.Dense(width, kernel_init=nn.initializers.orthogonal(
+                self.out_scale if last else np.sqrt(2)), **(first if i == 0 else dot))(x)
+            if not last:
+                x = act(x)
+        return x
 
 
 class Policy(nn.Module):

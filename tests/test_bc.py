@@ -96,3 +96,28 @@ def test_xnnpack_weight_grads_give_the_same_gradients():
              for net in (plain, fast)]
     for a, b in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1])):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_identity_input_option_gives_the_same_values_and_gradients():
+    """An MLP told that its input is the identity matrix (one-hot states) skips the first
+    product: same parameters, values and gradients as the plain MLP on the identity, vmapped;
+    any other input shape is refused."""
+    from jaxrl_align.networks import MLP
+
+    eye = jnp.eye(6)
+    for hidden in ((16,), ()):
+        plain, fast = MLP(hidden, 1), MLP(hidden, 1, identity_input=True,
+                                           xnnpack_weight_grads=True)
+        params = jax.vmap(lambda k: plain.init(k, eye))(jax.random.split(jax.random.PRNGKey(3), 2))
+        assert (jax.tree.structure(fast.init(jax.random.PRNGKey(1), eye))
+                == jax.tree.structure(plain.init(jax.random.PRNGKey(1), eye)))
+        loss = lambda net: lambda p: jnp.sum(jnp.sin(net.apply(p, eye)))
+        grads = [jax.jit(jax.vmap(jax.value_and_grad(loss(net))))(params) for net in (plain, fast)]
+        for a, b in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1])):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        # The first layer's product is gone from the program.
+        products = lambda net: str(jax.make_jaxpr(loss(net))(
+            jax.tree.map(lambda x: x[0], params))).count("dot_general")
+        assert products(fast) == products(plain) - 1
+    with pytest.raises(ValueError, match=r"identity input of shape \(6, 6\)"):
+        MLP((4,), 1, identity_input=True).init(jax.random.PRNGKey(0), jnp.ones((5, 6)))

@@ -249,6 +249,18 @@ def test_random_mdp_params_with_one_hot_observations():
     )
     np.testing.assert_array_equal(one_hot.observation_matrix, np.eye(4))
     assert one_hot.reward.shape == (4,)
+    # One-hot observations are implicit: nothing S x S is stored, for one MDP or a batch.
+    assert one_hot.one_hot_observations and one_hot.observation_features is None
+    batch = jax.vmap(lambda k: envs.random_mdp_params(k, 4, 2, 2, 3, None))(
+        jax.random.split(jax.random.key(1), 3))
+    assert batch.observation_features is None
+    np.testing.assert_array_equal(batch.observation_matrix, np.broadcast_to(np.eye(4), (3, 4, 4)))
+    # The environment observes row s of the identity.
+    env = envs.TabularEnv(one_hot)
+    obs, state = env.reset(jax.random.key(2), one_hot)
+    for key in jax.random.split(jax.random.key(3), 5):
+        np.testing.assert_array_equal(obs, np.eye(4, dtype=np.float32)[state.s])
+        obs, state, *_ = env.step(key, state, 0, one_hot)
 
 
 def test_random_env_kwargs_change_the_mdp():

@@ -26,7 +26,7 @@ def tabular_mdp(
         transition=transition,
         reward=state_reward,
         initial_state_dist=np.eye(n_states)[initial_state],
-        observation_matrix=np.eye(n_states),
+        observation_matrix=None,  # one-hot
         horizon=time_limit,
         terminal=terminal,
     )

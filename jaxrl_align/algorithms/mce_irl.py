@@ -107,14 +107,15 @@ PolicyAndOccupancy = Callable[[object, jax.Array, dict],
 CODE_DIM = 8
 
 
-def reward_network(config) -> MLP:
-    return MLP(config.hidden, 1, config.activation, xnnpack_weight_grads=True)
+def reward_network(config, one_hot_observations: bool = False) -> MLP:
+    return MLP(config.hidden, 1, config.activation, xnnpack_weight_grads=True,
+               identity_input=one_hot_observations)
 
 
-def learned_reward(config, params, observation_matrix: jax.Array) -> jax.Array:
-    """[S] the reward the net with `params` gives each state."""
-    obs = jnp.asarray(observation_matrix, tabular.float_dtype())
-    return reward_network(config).apply(params, obs)[:, 0]
+def learned_reward(config, params, model) -> jax.Array:
+    """[S] the reward the net with `params` gives each state of `model` (envs.TabularParams)."""
+    obs = jnp.asarray(model.observation_matrix, tabular.float_dtype())
+    return reward_network(config, model.one_hot_observations).apply(params, obs)[:, 0]
 
 
 def causal_policy_and_occupancy(model, reward, hparams):
@@ -167,7 +168,7 @@ def make_occupancy_matching(name: str, config, sweepable: tuple[str, ...],
     def evaluate(params, model, hparams):
         """Reward, its policy and occupancy, and the pullback of an occupancy gap to ∇θ."""
         reward, pullback = jax.vjp(
-            lambda p: learned_reward(config, p, model.observation_matrix), params)
+            lambda p: learned_reward(config, p, model), params)
         return (reward, pullback) + policy_and_occupancy(model, reward, hparams)
 
     def init(key: jax.Array, data: TabularIRLData, hparams: dict | None = None):

@@ -11,10 +11,10 @@ cell) and derail.png (a heatmap).
 The first two rows are the optimal expert of each task (`envs.diagnostics.experts`) and
 the uniformly random policy, evaluated like the others: a check that the scale is right.
 The other rows come from `ALGORITHMS`; a new algorithm adds its row by registering how to
-build one trial of it:
+build one trial of it (or None where the algorithm does not apply: the cell reads n/a):
 
     @register("mine")
-    def my_trial(task: Task, flags: DerailFlags) -> Trial:
+    def my_trial(task: Task, flags: DerailFlags) -> Trial | None:
         algo = mine.make(mine.Config(...), task.env, task.params)
         return Trial(algo, num_updates=..., data=task.demonstrations(flags))
 """
@@ -77,6 +77,10 @@ class Task:
         """Flat expert transitions (see `expert_demonstrations`)."""
         return expert_demonstrations(self.demo_env_id, flags.demo_transitions)
 
+    def demonstration_episodes(self, flags: DerailFlags):
+        """The same expert episodes, as `Trajectories`."""
+        return expert_trajectories(self.demo_env_id, flags.demo_transitions)
+
 
 @dataclass(frozen=True)
 class Trial:
@@ -87,7 +91,7 @@ class Trial:
     data: Any = None
 
 
-TrialFactory = Callable[[Task, DerailFlags], Trial]
+TrialFactory = Callable[[Task, DerailFlags], Trial | None]
 ALGORITHMS: dict[str, TrialFactory] = {}
 
 
@@ -127,18 +131,24 @@ def make_task(env_id: str) -> Task:
 
 
 @functools.cache
-def expert_demonstrations(env_id: str, n_transitions: int):
-    """Flat transitions of whole expert episodes on `env_id`, `n_transitions` of them if
-    no episode ends before the time limit (cached: every imitation algorithm learns from
-    the same data)."""
-    from jaxrl_align import demos, rollout
+def expert_trajectories(env_id: str, n_transitions: int):
+    """Whole expert episodes on `env_id`, `n_transitions` transitions if no episode ends
+    before the time limit (cached: every imitation algorithm learns from the same data)."""
+    from jaxrl_align import rollout
 
     task = make_task(env_id)
     max_steps = rollout.max_episode_steps(task.params)
     n_episodes = math.ceil(n_transitions / max_steps)
-    trajs = rollout.collect_episodes(task.env, task.params, task.expert,
-                                     jax.random.PRNGKey(12345), n_episodes, max_steps)
-    return demos.demo_transitions(trajs)
+    return rollout.collect_episodes(task.env, task.params, task.expert,
+                                    jax.random.PRNGKey(12345), n_episodes, max_steps)
+
+
+@functools.cache
+def expert_demonstrations(env_id: str, n_transitions: int):
+    """`expert_trajectories` as flat transitions."""
+    from jaxrl_align import demos
+
+    return demos.demo_transitions(expert_trajectories(env_id, n_transitions))
 
 
 # PPO on the true reward. `ppo.PPOConfig()` is tuned for seals/CartPole-v0; these tasks
@@ -258,16 +268,44 @@ def preferences_trial(task: Task, flags: DerailFlags) -> Trial:
     return Trial(pc.make(config, task.env, task.params), num_updates=config.ppo.num_updates)
 
 
+# MCE IRL (imitation's defaults: linear reward over the one-hot states, Adam 1e-2, at most 1000
+# iterations) on the tabular tasks without terminal states (occupancy matching here covers
+# fixed horizons only, as imitation's does): RiskyPath, Branching, InitShiftTrain/Test. It learns
+# from the state visits of the same expert episodes as the other rows. The model it fits is the
+# task's own, so on InitShiftTest it knows the test initial state and fits a reward to the
+# InitShiftTrain expert's visits: the question that task asks of reward learning.
+@register("mce_irl")
+def mce_irl_trial(task: Task, flags: DerailFlags) -> Trial | None:
+    import envs
+    from jaxrl_align import tabular
+    from jaxrl_align.algorithms import mce_irl
+
+    if not envs.is_tabular(task.env) or np.any(np.asarray(task.params.terminal)):
+        return None
+    config = mce_irl.MCEIRLConfig()
+    n_states = task.params.transition.shape[0]
+    visits = tabular.visits_from_trajectories(task.demonstration_episodes(flags), n_states,
+                                              config.discount)
+    return Trial(mce_irl.make(config, task.env, task.params),
+                 num_updates=scaled(config.max_iter, flags.budget, 1),
+                 data=mce_irl.TabularIRLData(task.params, visits))
+
+
 @dataclass
 class Cell:
     algo: str
     env_id: str
-    scores: list[float]  # normalised score of each seed
+    scores: list[float]  # normalised score of each seed (none where the algorithm does not apply)
     returns: list[float]  # mean return of each seed
-    mean: float
-    ci95: tuple[float, float]  # bootstrap interval of the mean over seeds
+    mean: float | None  # None: not applicable
+    ci95: tuple[float, float] | None
     compile_s: float
     run_s: float
+
+    def summary(self) -> str:
+        if self.mean is None:
+            return "n/a"
+        return f"{self.mean:.2f} [{self.ci95[0]:.2f}, {self.ci95[1]:.2f}]"
 
 
 def make_cell(algo: str, task: Task, returns, compile_s: float, run_s: float) -> Cell:
@@ -314,6 +352,8 @@ def run_cell(name: str, task: Task, flags: DerailFlags) -> Cell:
     from jaxrl_align import runner
 
     trial = ALGORITHMS[name](task, flags)
+    if trial is None:
+        return Cell(name, task.env_id, [], [], None, None, 0.0, 0.0)
     # One chunk, evaluated like the final evaluation: the two evaluation programs are
     # then the same, and the second one comes from the compilation cache.
     settings = runner.RunSettings(
@@ -336,8 +376,7 @@ def run_task(task_id: str, algos: list[str], flags: DerailFlags) -> list[Cell]:
     cells = baseline_cells(task, flags)
     cells += [run_cell(algo, task, flags) for algo in algos]
     for cell in cells:
-        print(f"{short_name(task_id):>14} {cell.algo:>8}: {cell.mean:6.3f} "
-              f"[{cell.ci95[0]:.3f}, {cell.ci95[1]:.3f}]  "
+        print(f"{short_name(task_id):>14} {cell.algo:>8}: {cell.summary()}  "
               f"(compile {cell.compile_s:.1f}s, run {cell.run_s:.1f}s)", flush=True)
     return cells
 
@@ -370,10 +409,7 @@ def markdown_table(cells: list[Cell], algos: list[str], task_ids: list[str]) -> 
     lines = ["| algorithm | " + " | ".join(short_name(t) for t in task_ids) + " |",
              "|---|" + "---|" * len(task_ids)]
     for algo in algos:
-        entries = []
-        for task_id in task_ids:
-            cell = by_key[(algo, task_id)]
-            entries.append(f"{cell.mean:.2f} [{cell.ci95[0]:.2f}, {cell.ci95[1]:.2f}]")
+        entries = [by_key[(algo, task_id)].summary() for task_id in task_ids]
         lines.append(f"| {algo} | " + " | ".join(entries) + " |")
     return "\n".join(lines)
 
@@ -388,14 +424,16 @@ def plot_heatmap(path: Path, cells: list[Cell], algos: list[str], task_ids: list
     from jaxrl_align import outputs
 
     by_key = {(c.algo, c.env_id): c for c in cells}
-    means = np.array([[by_key[(a, t)].mean for t in task_ids] for a in algos])
+    means = np.array([[np.nan if by_key[(a, t)].mean is None else by_key[(a, t)].mean
+                       for t in task_ids] for a in algos])
     fig, ax = plt.subplots(figsize=(1.25 * len(task_ids) + 2, 0.7 * len(algos) + 1.8))
-    image = ax.imshow(np.clip(means, 0, 1), cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    cmap = plt.get_cmap("RdYlGn").with_extremes(bad="lightgrey")  # bad: not applicable
+    image = ax.imshow(np.ma.masked_invalid(np.clip(means, 0, 1)), cmap=cmap, vmin=0, vmax=1,
+                      aspect="auto")
     for i, algo in enumerate(algos):
         for j, task_id in enumerate(task_ids):
-            lo, hi = by_key[(algo, task_id)].ci95
-            ax.text(j, i, f"{means[i, j]:.2f}\n[{lo:.2f}, {hi:.2f}]", ha="center",
-                    va="center", fontsize=7)
+            ax.text(j, i, by_key[(algo, task_id)].summary().replace(" [", "\n["),
+                    ha="center", va="center", fontsize=7)
     ax.set_xticks(range(len(task_ids)), [short_name(t) for t in task_ids], rotation=40,
                   ha="right")
     ax.set_yticks(range(len(algos)), algos)

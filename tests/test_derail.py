@@ -44,7 +44,7 @@ def test_derail_smoke_two_seeds_tiny_budget(tmp_path):
 
 def test_algorithms_register_rows(monkeypatch):
     monkeypatch.setattr(derail, "ALGORITHMS", dict(derail.ALGORITHMS))
-    assert {"ppo", "bc", "gail", "airl", "preferences"} <= set(derail.ALGORITHMS)
+    assert {"ppo", "bc", "gail", "airl", "preferences", "mce_irl"} <= set(derail.ALGORITHMS)
 
     @derail.register("noop")
     def noop_trial(task, flags):
@@ -79,6 +79,27 @@ def test_preferences_row_learns_risky_path():
     flags = derail.DerailFlags(seeds=2, budget=0.1, eval_episodes=20, workers=1)
     cell = derail.run_cell("preferences", derail.make_task("seals/RiskyPath-v0"), flags)
     assert cell.scores == [1.0, 1.0], cell  # the safe path; random play scores about 0.4
+
+
+def test_mce_irl_row_learns_the_tabular_tasks_and_skips_the_others(tmp_path):
+    """MCE IRL from the expert's state visits takes RiskyPath's safe path and Branching's one
+    rewarding path on every seed (random play scores about 0.4 and 0.0); tasks without an exact
+    model, or with terminal states, are n/a in the table, the JSON and the heatmap."""
+    flags = derail.DerailFlags(seeds=2, eval_episodes=10, workers=1)
+    cells = [derail.run_cell("mce_irl", derail.make_task(task_id), flags)
+             for task_id in ("seals/RiskyPath-v0", "seals/Branching-v0")]
+    for cell in cells:
+        assert cell.scores == [1.0, 1.0], cell
+    for task_id in ("seals/Sort-v0", "seals/EarlyTermPos-v0"):
+        skipped = derail.run_cell("mce_irl", derail.make_task(task_id), flags)
+        assert skipped.mean is None and skipped.scores == [] and skipped.summary() == "n/a"
+        cells.append(skipped)
+    task_ids = [cell.env_id for cell in cells]
+    table = derail.markdown_table(cells, ["mce_irl"], task_ids)
+    assert table.splitlines()[-1] == ("| mce_irl | 1.00 [1.00, 1.00] | 1.00 [1.00, 1.00] | n/a "
+                                      "| n/a |")
+    png = derail.plot_heatmap(tmp_path / "derail.png", cells, ["mce_irl"], task_ids, 2)
+    assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_unknown_algorithm_is_a_usage_error(capsys):

@@ -120,17 +120,21 @@ def exact_expected_return(params, policy_probs: jax.Array, discount: float = 1.0
     """
     time_indexed = policy_probs.ndim == 3
     horizon = policy_probs.shape[0] if time_indexed else params.max_steps_in_episode
+    # The wider of the model's and the policy's dtypes (a float64 policy of MCE IRL under x64
+    # on a float32 model is computed in float64).
+    dtype = jnp.result_type(params.reward, params.transition, policy_probs)
+    reward, transition = params.reward.astype(dtype), params.transition.astype(dtype)
     terminal = getattr(params, "terminal", None)
-    alive = 1.0 if terminal is None else 1.0 - jnp.asarray(terminal, params.reward.dtype)
+    alive = 1.0 if terminal is None else 1.0 - jnp.asarray(terminal, dtype)
 
     def step(t, carry):
         occupancy, total, weight = carry
         pi = policy_probs[t] if time_indexed else policy_probs
-        total = total + weight * jnp.dot(occupancy, params.reward)
-        occupancy = jnp.einsum("s,sa,sat->t", occupancy, pi, params.transition) * alive
+        total = total + weight * jnp.dot(occupancy, reward)
+        occupancy = jnp.einsum("s,sa,sat->t", occupancy, pi, transition) * alive
         return occupancy, total, weight * discount
 
-    initial = (params.initial_state_dist, jnp.zeros((), params.reward.dtype),
-               jnp.ones((), params.reward.dtype))
+    initial = (params.initial_state_dist.astype(dtype), jnp.zeros((), dtype),
+               jnp.ones((), dtype))
     _, total, _ = jax.lax.fori_loop(0, horizon, step, initial)
     return total

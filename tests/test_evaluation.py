@@ -172,6 +172,16 @@ def test_exact_return_jits_and_vmaps_over_mdps():
     assert jax.jit(exact_expected_return)(params, repeated) == pytest.approx(2.75)
 
 
+def test_exact_return_of_a_float64_policy_on_a_float32_model():
+    """Under x64, MCE IRL's policies are float64 while env models stay float32: the return is
+    computed in the wider dtype."""
+    params = three_state_mdp()
+    with jax.enable_x64(True):
+        policy = jnp.asarray(UNIFORM_AT_0, jnp.float64)
+        value = jax.jit(exact_expected_return)(params, policy)
+        assert value.dtype == jnp.float64 and float(value) == pytest.approx(2.75, rel=1e-12)
+
+
 def test_exact_return_with_a_traced_horizon():
     """Envs may keep the horizon as an array leaf of params; a batch of them is then traced."""
     @struct.dataclass

@@ -51,8 +51,8 @@ def expert_visits(model, discount=1.0):
 
 @jax.jit
 def expected_return(model, policy):
-    # exact_expected_return carries the model's float32; policies are float64 under x64.
-    return evaluation.exact_expected_return(model, policy.astype(model.reward.dtype))
+    # Under x64 the policy is float64 and the model float32: computed in float64.
+    return evaluation.exact_expected_return(model, policy)
 
 
 def train(algo, key, data, num_updates, hparams=None):

@@ -324,3 +324,31 @@ def test_importing_envs_first_still_starts_jax_with_the_package_xla_flags():
     out = subprocess.run([sys.executable, "-c", code], env={**env, "XLA_FLAGS": mine},
                          capture_output=True, text=True, check=True).stdout.split()
     assert [flag for flag in out[1:] if "backend_extra" in flag] == [mine]
+
+
+def test_importing_envs_defers_matplotlib_until_it_is_used(tmp_path):
+    """gymnax's bundled environments import matplotlib, pyplot and seaborn for `render` alone;
+    `import envs` leaves stand-ins that load the real modules on first use (a fresh process:
+    this one may have loaded matplotlib already)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+import envs
+from envs.gymnax_import import DeferredModule
+from gymnax.environments.misc import pong
+deferred = [name for name in ("matplotlib", "matplotlib.pyplot", "matplotlib.colors", "seaborn")
+            if isinstance(sys.modules.get(name), DeferredModule)]
+assert deferred == ["matplotlib", "matplotlib.pyplot", "matplotlib.colors", "seaborn"], deferred
+assert pong.colors.ListedColormap.__module__ == "matplotlib.colors"  # loads it now
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots()
+fig.savefig({str(tmp_path / "plot.png")!r})
+assert matplotlib.pyplot is sys.modules["matplotlib.pyplot"] and plt.subplots
+assert not isinstance(sys.modules["matplotlib"], DeferredModule)
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+    assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"

@@ -280,7 +280,7 @@ def mce_irl_trial(task: Task, flags: DerailFlags) -> Trial | None:
     from jaxrl_align import tabular
     from jaxrl_align.algorithms import mce_irl
 
-    if not envs.is_tabular(task.env) or np.any(np.asarray(task.params.terminal)):
+    if not envs.is_tabular(task.env) or not mce_irl.has_fixed_horizon(task.params):
         return None
     config = mce_irl.MCEIRLConfig()
     n_states = task.params.transition.shape[0]

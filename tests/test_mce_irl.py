@@ -370,3 +370,14 @@ def test_train_command_runs_through_the_runner_and_acts(tmp_path):
     act = jax.jit(jax.vmap(lambda obs: algo.act(state, jax.random.PRNGKey(0), obs)))
     np.testing.assert_array_equal(act(model.observation_matrix), greedy)
     np.testing.assert_array_equal(act(jnp.arange(28, dtype=jnp.int32)), greedy)
+
+
+def test_models_with_terminal_states_are_refused():
+    """Occupancy matching covers fixed horizons only (as imitation's does): a model with
+    terminal states is refused when the algorithm is made, before any compilation."""
+    _, params = envs.make("seals/EarlyTermPos-v0")
+    assert not mce_irl.has_fixed_horizon(params)
+    assert mce_irl.has_fixed_horizon(cliff_world_params(width=7, height=4, horizon=8,
+                                                        use_xy_obs=False))
+    with pytest.raises(ValueError, match="mce_irl: the model has terminal states"):
+        mce_irl.make(mce_irl.MCEIRLConfig(), None, params)

@@ -118,6 +118,12 @@ def learned_reward(config, params, model) -> jax.Array:
     return reward_network(config, model.one_hot_observations).apply(params, obs)[:, 0]
 
 
+def has_fixed_horizon(model) -> bool:
+    """Whether occupancy matching applies to `model`: it has no terminal states (imitation's
+    MCE IRL, too, covers fixed horizons only)."""
+    return not np.any(np.asarray(model.terminal))
+
+
 def causal_policy_and_occupancy(model, reward, hparams):
     policy = tabular.soft_value_iteration(model, reward, hparams["discount"]).policy
     occupancy = tabular.occupancy_measures(model, policy, hparams["discount"])
@@ -133,7 +139,7 @@ def make_occupancy_matching(name: str, config, sweepable: tuple[str, ...],
                             policy_and_occupancy: PolicyAndOccupancy, env_params) -> Algorithm:
     """The loop MCE IRL and non-causal MaxEnt IRL share: they differ only in how a reward
     becomes a policy and an occupancy. `env_params` fixes the shapes; its arrays are not kept."""
-    if np.any(np.asarray(env_params.terminal)):
+    if not has_fixed_horizon(env_params):
         raise ValueError(f"{name}: the model has terminal states; occupancy matching here "
                          "supports fixed-horizon models only (as imitation does)")
     n_states, n_actions, _ = env_params.transition.shape

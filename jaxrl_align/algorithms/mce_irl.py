@@ -107,7 +107,7 @@ PolicyAndOccupancy = Callable[[object, jax.Array, dict],
 CODE_DIM = 8
 
 
-def reward_network(config, one_hot_observations: bool = False) -> MLP:
+def reward_network(config, one_hot_observations: bool) -> MLP:
     return MLP(config.hidden, 1, config.activation, xnnpack_weight_grads=True,
                identity_input=one_hot_observations)
 
@@ -147,7 +147,6 @@ def make_occupancy_matching(name: str, config, sweepable: tuple[str, ...],
     horizon = env_params.max_steps_in_episode
     code_projection = (None if obs_dim <= CODE_DIM else
                        np.random.default_rng(0).normal(size=(obs_dim, CODE_DIM)))
-    network = reward_network(config)
     optimizer = optax.scale_by_adam()
 
     def observation_codes(observations):
@@ -183,7 +182,8 @@ def make_occupancy_matching(name: str, config, sweepable: tuple[str, ...],
         dtype = tabular.float_dtype()
         obs = model.observation_matrix.astype(dtype)
         # Under x64 the whole fit runs in float64, parameters included.
-        params = jax.tree.map(lambda p: p.astype(dtype), network.init(key, obs))
+        params = jax.tree.map(lambda p: p.astype(dtype), reward_network(
+            config, model.one_hot_observations).init(key, obs))
         hp = jax.tree.map(lambda v: v.astype(dtype),
                           hparams_from_config(config, sweepable, hparams))
         _, _, policy, per_step, visits = evaluate(params, model, hp)

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-# Before gymnax: its import builds arrays, which starts JAX's CPU client, and `jaxrl_align` sets
-# the XLA flags that client must start with (see jaxrl_align/__init__.py).
-import jaxrl_align  # noqa: F401, I001
-from envs.gymnax_import import gymnax
+# Before gymnax: its import builds arrays, which starts JAX's CPU client, and the platform layer
+# sets the XLA flags that client must start with. The only part of jaxrl_align envs depends on.
+import jaxrl_align.platform  # noqa: F401, I001
+import gymnax
 
 from envs.classic_control import (
     CartPole,

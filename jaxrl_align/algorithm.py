@@ -1,12 +1,20 @@
 """The shape every algorithm takes, like optax's GradientTransformation.
 
-    algo = bc.make(config, env, env_params)     # static structure: shapes, sizes, networks
-    state = algo.init(key, data[, hparams])     # arrays enter here (hparams: swept numbers)
-    state, metrics = algo.update(state, data)   # one iteration: pure, jittable, vmappable
+    algo = bc.make(config, env, env_params)         # static structure: shapes, sizes, networks
+    state = algo.init(key, data, hparams=None)      # arrays enter here
+    state, metrics = algo.update(state, data)       # one iteration: pure, jittable, vmappable
+    action = algo.act(state, key, obs)              # the policy the run is evaluated with
 
-`data` carries large shared arrays (demonstrations, ...) as an argument rather than a closed-over
-constant, so a new dataset never recompiles and seeds can share one copy under `vmap`
-(`in_axes=(0, None)`). Algorithms that need no data take `None`.
+`config` is a pytree (see `jaxrl_align.hparams`): its static fields fix the program, its leaves
+are the numeric hyperparameters. `hparams` is a config-shaped pytree of (possibly traced) arrays;
+`None` takes the config's own values. The state keeps it as `state.hparams`.
+
+`data` carries large shared arrays (demonstrations, a tabular model, ...) as an argument rather
+than a closed-over constant, so a new dataset never recompiles and seeds share one copy under
+`vmap` (`in_axes=(0, None)`). Algorithms that need no data take `None`.
+
+Every state has `env_steps` (a field or a property): the environment steps the algorithm has
+taken so far, `init`'s included (0 for algorithms that never act, such as BC).
 """
 from __future__ import annotations
 
@@ -21,23 +29,17 @@ Metrics = dict[str, jax.Array]
 
 class Algorithm(NamedTuple):
     name: str
-    init: Callable[..., State]  # init(key, data, hparams=None)
-    update: Callable[[State, Data], tuple[State, Metrics]]
-    # act(state, key, obs) -> action for ONE observation: the policy the run is evaluated with.
-    act: Callable[[State, jax.Array, jax.Array], jax.Array]
-    # Environment steps one `update` consumes (0 for offline algorithms such as BC).
-    env_steps_per_update: int
-    # The config dataclass `make` was called with; written to config.json by the runner.
+    # The config `make` was called with: static structure plus default hyperparameters.
     config: Any
+    init: Callable[..., State]  # init(key, data, hparams=None) -> state
+    update: Callable[[State, Data], tuple[State, Metrics]]
+    # act(state, key, obs, deterministic=True) -> action for ONE observation.
+    act: Callable[..., jax.Array]
 
 
-def train(algo: Algorithm, key: jax.Array, data: Data, num_updates: int):
-    """`init` then `lax.scan` of `update`: a whole run as one pure function.
-
-    On CPU with jax 0.10.2, `jit(vmap(train))` deadlocked inside XLA until the concurrency-
-    optimised scheduler was turned off; `import jaxrl_align` does that (see its `__init__`).
-    """
-    state = algo.init(key, data)
+def train(algo: Algorithm, key: jax.Array, data: Data, num_updates: int, hparams=None):
+    """`init` then `lax.scan` of `update`: a whole run as one pure function."""
+    state = algo.init(key, data, hparams)
 
     def step(state, _):
         return algo.update(state, data)

@@ -1,5 +1,5 @@
-"""How good is a policy: episode returns, normalised scores, robust aggregates across seeds,
-and exact expected returns on tabular MDPs.
+"""How good is a policy: episode returns, normalised scores and robust aggregates across seeds
+(exact expected returns on tabular MDPs: `jaxrl_align.tabular.exact_expected_return`).
 
 Aggregates follow rliable (Agarwal et al., 2021, "Deep RL at the Edge of the Statistical
 Precipice"): the interquartile mean across seeds with a percentile-bootstrap confidence
@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from jaxrl_align.rollout import Policy, collect_episodes, max_episode_steps
+from jaxrl_align.data.rollout import Policy, collect_episodes, max_episode_steps
 
 
 def evaluate_policy(env, env_params, policy: Policy, key: jax.Array, num_episodes: int,
@@ -98,43 +97,3 @@ def summarize(returns_per_seed, random_return: float, expert_return: float) -> d
         "iqm_ci95": [lo, hi],
         "mean": float(scores.mean()),
     }
-
-
-def exact_expected_return(params, policy_probs: jax.Array, discount: float = 1.0) -> jax.Array:
-    """Expected return of a tabular policy, computed exactly from the model in `params`.
-
-    `params` holds `transition` [S, A, S], `reward` [S] (seals pays the reward of the state
-    being left), `initial_state_dist` [S], `max_steps_in_episode` (the horizon H) and optionally
-    `terminal` [S] bool. `policy_probs` is [S, A] (stationary) or [H, S, A] (time-indexed; its
-    length sets H). Forward occupancy recursion:
-
-        D[0] = initial_state_dist,  D[t+1] = Σ_{s,a} D[t, s] π[t, s, a] T[s, a, :]
-        return = Σ_{t<H} γ^t Σ_s D[t, s] R[s]
-
-    Probability mass that enters a terminal state is dropped from D: that episode has ended
-    and never leaves the state, so its reward is never paid.
-
-    Pure JAX: jit it, and vmap it over a batch of `params` and/or policies. The horizon may be
-    traced (a batched `max_steps_in_episode`); the loop then runs as a `while_loop`, which is
-    not reverse-differentiable. With a static horizon it is a `scan`.
-    """
-    time_indexed = policy_probs.ndim == 3
-    horizon = policy_probs.shape[0] if time_indexed else params.max_steps_in_episode
-    # The wider of the model's and the policy's dtypes (a float64 policy of MCE IRL under x64
-    # on a float32 model is computed in float64).
-    dtype = jnp.result_type(params.reward, params.transition, policy_probs)
-    reward, transition = params.reward.astype(dtype), params.transition.astype(dtype)
-    terminal = getattr(params, "terminal", None)
-    alive = 1.0 if terminal is None else 1.0 - jnp.asarray(terminal, dtype)
-
-    def step(t, carry):
-        occupancy, total, weight = carry
-        pi = policy_probs[t] if time_indexed else policy_probs
-        total = total + weight * jnp.dot(occupancy, reward)
-        occupancy = jnp.einsum("s,sa,sat->t", occupancy, pi, transition) * alive
-        return occupancy, total, weight * discount
-
-    initial = (params.initial_state_dist.astype(dtype), jnp.zeros((), dtype),
-               jnp.ones((), dtype))
-    _, total, _ = jax.lax.fori_loop(0, horizon, step, initial)
-    return total

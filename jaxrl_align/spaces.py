@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
-import envs.gymnax_import  # noqa: F401  (gymnax without its plotting imports)
+import jaxrl_align.platform  # noqa: F401  (gymnax without its plotting imports)
 from gymnax.environments import spaces
 
 

@@ -54,16 +54,25 @@ class Trajectories:
 
 @struct.dataclass
 class Transitions:
-    """A flat batch of B transitions (s, a, s', terminated[, r])."""
+    """A batch of transitions (s, a, s', terminated[, r, truncated]) with any leading shape:
+    flat [B] (demonstrations, replay), time-major [T, E] (a rollout) or [P, 2, L] (pairs of
+    fragments). `acts` are the actions the environment executed; `next_obs` is the true next
+    observation (the final one when an episode ended, never the auto-reset one)."""
 
     obs: jax.Array
     acts: jax.Array
     next_obs: jax.Array
     terminated: jax.Array
     rews: Optional[jax.Array] = None
+    truncated: Optional[jax.Array] = None
 
     def __len__(self) -> int:
-        return self.acts.shape[0]
+        return self.terminated.shape[0]
+
+    @property
+    def reward_inputs(self) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+        """The arguments of a reward function `r(obs, acts, next_obs, terminated)`."""
+        return self.obs, self.acts, self.next_obs, self.terminated
 
 
 def flatten_trajectories(trajs: Trajectories) -> Transitions:
@@ -76,4 +85,5 @@ def flatten_trajectories(trajs: Trajectories) -> Transitions:
         next_obs=jnp.asarray(obs[:, 1:][mask]),
         terminated=jnp.asarray(np.asarray(trajs.terminated)[mask]),
         rews=jnp.asarray(np.asarray(trajs.rews)[mask]),
+        truncated=jnp.asarray(np.asarray(trajs.truncated)[mask]),
     )

@@ -13,24 +13,25 @@ penalty covers the actor's parameters only (the value head's weights never affec
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
 
 from jaxrl_align.algorithm import Algorithm
-from jaxrl_align.hparams import hparams_from_config
-from jaxrl_align.networks import Policy
-from jaxrl_align.shuffle import permutation
+from jaxrl_align.data.shuffle import permutation
+from jaxrl_align.hparams import (as_arrays, check_choice, check_positive, check_widths,
+                                 concrete, static)
+from jaxrl_align.nn import optim
+from jaxrl_align.nn.mlp import ACTIVATIONS
+from jaxrl_align.nn.policies import Policy
 from jaxrl_align.spaces import space_spec
 from jaxrl_align.types import Transitions
 
 
-@dataclass(frozen=True)
+@struct.dataclass
 class BCConfig:
-    batch_size: int = 32
+    batch_size: int = static(32)
     """demonstration transitions per gradient step"""
     lr: float = 1e-3
     """Adam learning rate"""
@@ -38,13 +39,17 @@ class BCConfig:
     """weight of the entropy bonus"""
     l2_weight: float = 0.0
     """weight of the L2 penalty Σ‖θ‖²/2 over all policy parameters"""
-    hidden: tuple[int, ...] = (32, 32)
+    hidden: tuple[int, ...] = static((32, 32))
     """hidden layer widths of the policy"""
-    activation: str = "tanh"
+    activation: str = static("tanh")
     """tanh or relu"""
 
-
-SWEEPABLE = ("lr", "ent_weight", "l2_weight")
+    def __post_init__(self):
+        check_positive("batch_size", self.batch_size)
+        check_widths("hidden", self.hidden)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        if concrete(self.lr) and not self.lr >= 0:
+            raise ValueError(f"lr: expected a learning rate >= 0, got {self.lr}")
 
 
 @struct.dataclass
@@ -52,33 +57,37 @@ class BCState:
     params: dict
     opt_state: optax.OptState
     key: jax.Array
-    hparams: dict
+    hparams: BCConfig
+
+    @property
+    def env_steps(self) -> jax.Array:
+        return jnp.zeros((), jnp.int32)  # BC never acts in the environment
 
 
 def make(config: BCConfig, env, env_params) -> Algorithm:
     spec = space_spec(env, env_params)
     network = Policy(spec.act_dim, spec.discrete_actions, config.hidden, config.activation,
                      xnnpack_weight_grads=True)
-    optimizer = optax.scale_by_adam()
     batch_size = config.batch_size
 
-    def init(key: jax.Array, demos: Transitions, hparams: dict | None = None) -> BCState:
+    def init(key: jax.Array, demos: Transitions, hparams: BCConfig | None = None) -> BCState:
+        hparams = as_arrays(config) if hparams is None else hparams
         num_demos = len(demos)
         if num_demos < batch_size:
             raise ValueError(f"demonstrations: {num_demos} transitions, fewer than "
                              f"batch_size={batch_size}")
         net_key, key = jax.random.split(key)
         params = network.init(net_key, spec.encode_obs(demos.obs[:1]))
-        return BCState(params=params, opt_state=optimizer.init(params), key=key,
-                       hparams=hparams_from_config(config, SWEEPABLE, hparams))
+        return BCState(params=params, opt_state=optim.adam(hparams.lr).init(params), key=key,
+                       hparams=hparams)
 
-    def loss_fn(params, hp, obs, acts):
+    def loss_fn(params, hp: BCConfig, obs, acts):
         dist = network.apply(params, spec.encode_obs(obs))
         log_prob = dist.log_prob(acts)
         neglogp = -jnp.mean(log_prob)
         entropy = jnp.mean(dist.entropy())
         l2_norm_sq = sum(jnp.sum(w**2) for w in jax.tree.leaves(params))
-        loss = neglogp - hp["ent_weight"] * entropy + hp["l2_weight"] * l2_norm_sq / 2
+        loss = neglogp - hp.ent_weight * entropy + hp.l2_weight * l2_norm_sq / 2
         return loss, dict(loss=loss, neglogp=neglogp, entropy=entropy,
                           prob_true_act=jnp.mean(jnp.exp(log_prob)),
                           l2_norm=jnp.sqrt(l2_norm_sq))
@@ -88,15 +97,14 @@ def make(config: BCConfig, env, env_params) -> Algorithm:
         num_batches = len(demos) // batch_size
         key, order_key = jax.random.split(state.key)
         batches = permutation(order_key, len(demos))[: num_batches * batch_size]
+        optimizer = optim.adam(state.hparams.lr)
 
         def gradient_step(train, idx):
             params, opt_state = train
             grads, metrics = jax.grad(loss_fn, has_aux=True)(
                 params, state.hparams, demos.obs[idx], demos.acts[idx])
             updates, opt_state = optimizer.update(grads, opt_state, params)
-            params = optax.apply_updates(
-                params, jax.tree.map(lambda u: -state.hparams["lr"] * u, updates))
-            return (params, opt_state), metrics
+            return (optax.apply_updates(params, updates), opt_state), metrics
 
         (params, opt_state), metrics = jax.lax.scan(
             gradient_step, (state.params, state.opt_state), batches.reshape(num_batches, batch_size))
@@ -107,5 +115,4 @@ def make(config: BCConfig, env, env_params) -> Algorithm:
         dist = network.apply(state.params, spec.encode_obs(obs))
         return spec.clip_action(dist.mode() if deterministic else dist.sample(key))
 
-    return Algorithm(name="bc", init=init, update=update, act=act, env_steps_per_update=0,
-                     config=config)
+    return Algorithm(name="bc", config=config, init=init, update=update, act=act)

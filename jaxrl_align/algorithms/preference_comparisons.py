@@ -11,9 +11,9 @@ Each round (one `update`):
 2. query trajectories: that rollout and, with `exploration_frac > 0`, a separate ε-greedy rollout
    of the same policy (each step a uniformly random action with probability ε), optionally from
    fresh episodes (`query_reset`); `exploration_frac` of the candidate pairs come from it;
-3. fragments are cut from them (`fragments.random_pairs`), optionally actively selected by
-   ensemble disagreement, and the round's scheduled number of them is labelled (synthetic
-   Bradley-Terry gatherer) and appended to the preallocated comparison buffer;
+3. fragments are cut from them (`preferences.fragments`), optionally actively selected by
+   ensemble disagreement (`preferences.active_selection`), and the round's scheduled number of
+   them is labelled (`preferences.gatherer`) and appended to the comparison buffer;
 4. the reward model takes `reward_steps_per_round` AdamW steps on the buffer;
 5. PPO learns on the rollout of step 1 with the updated learned reward (the ensemble mean,
    running-normalised when `normalize_reward`).
@@ -25,26 +25,17 @@ queried per round is a traced count `≤ max_pairs_per_round`: shapes never chan
 Held-out accuracy: each round also cuts `heldout_pairs_per_round` pairs from the query
 trajectories and labels them noiselessly by their true returns (not counted as comparisons, never
 trained on); those whose true returns differ enter a ring of the latest `heldout_size`, and
-`heldout_acc` is the reward model's accuracy on that ring (`heldout_size` metric: how many it
-holds). Once the agent balances for whole fragments its new pairs tie, and the ring keeps the
-last decisive ones. Each round scores a random contiguous block of `heldout_eval_pairs` of the
-ring (all of it when that is at least `heldout_size`): scoring all 256 pairs every round cost 14%
-of a round's time (8 seeds, CartPole), and a chunk's mean of `heldout_acc` averages thousands
-of scored pairs all the same.
+`heldout_acc` is the reward model's accuracy on a random contiguous block of
+`heldout_eval_pairs` of that ring (`heldout_size` metric: how many it holds).
 
-`make_offline` learns from a fixed dataset of labelled pairs instead (`preference_data`): the
-reward model trains on it in `init` (a random `heldout_frac` of the pairs held out; `heldout_acc`
-scores the held-out pairs whose label is not a 0.5 tie), then every update is a PPO round on the
-learned reward.
-
-Agent environment steps: `init` takes one PPO rollout (`init_env_steps`) besides the
-`env_steps_per_update` of every round.
+`make_offline` learns from a fixed dataset of labelled pairs instead (`data.preference_dataset`):
+the reward model trains on it in `init` (a random `heldout_frac` of the pairs held out;
+`heldout_acc` scores the held-out pairs whose label is not a 0.5 tie), then every update is a
+PPO round on the learned reward.
 """
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -52,115 +43,117 @@ import numpy as np
 import optax
 from flax import struct
 
-from jaxrl_align import fragments as frag
-from jaxrl_align import preference_gatherer as gatherer
 from jaxrl_align.algorithm import Algorithm
-from jaxrl_align.algorithms import ppo
-from jaxrl_align.hparams import hparams_from_config
-from jaxrl_align.preference_data import PreferenceDataset
-from jaxrl_align.preference_model import (ComparisonBuffer, PreferenceModel,
-                                          PreferenceModelConfig, add_pairs, empty_buffer)
-from jaxrl_align.query_schedule import query_schedule
-from jaxrl_align.rewards import init_reward_norm, normalize_rewards
+from jaxrl_align.data import ring_buffer, rollout
+from jaxrl_align.data.preference_dataset import PreferenceDataset
+from jaxrl_align.hparams import as_arrays, check_choice, check_positive, static
+from jaxrl_align.preferences import fragments as frag
+from jaxrl_align.preferences import gatherer
+from jaxrl_align.preferences.active_selection import UNCERTAINTY, select_most_uncertain
+from jaxrl_align.preferences.model import (Comparisons, PreferenceModel, PreferenceModelConfig,
+                                           add_pairs, empty_buffer)
+from jaxrl_align.preferences.schedule import SCHEDULES, query_schedule
+from jaxrl_align.rl import ppo
+from jaxrl_align.types import Transitions
 
 
-@dataclass(frozen=True)
+@struct.dataclass
 class PreferenceComparisonsConfig:
     """Defaults: the settings tuned here on seals/CartPole-v0 (2000 comparisons, < 1M agent
     steps). They differ from imitation's defaults (in parentheses): fragments of 25 steps (100);
     16 reward-model steps in every PPO round (a few long training phases); a 3-member
     bootstrapped, state-only ensemble with active selection (one (s, a) network, random
     fragments); half of the query pairs from a separate ε-greedy rollout of the agent's policy
-    (none); soft labels, the Bradley-Terry probability itself (a sampled 0/1 label)."""
+    (none); soft labels, the Bradley-Terry probability itself (a sampled 0/1 label). The traced
+    hyperparameters are the reward model's (`model.lr`, `model.weight_decay`) and the agent's
+    (`ppo.*`)."""
 
-    total_comparisons: int = 2000
+    total_comparisons: int = static(2000)
     """synthetic comparisons over the whole run (imitation's scripts: 5000)"""
-    initial_comparison_frac: float = 0.1
+    initial_comparison_frac: float = static(0.1)
     """share of the comparisons queried in `init`, before any agent training (imitation: 0.1)"""
-    query_schedule: str = "hyperbolic"
+    query_schedule: str = static("hyperbolic")
     """constant, hyperbolic or inverse_quadratic (imitation: hyperbolic)"""
-    comparison_queue_size: int | None = None
+    comparison_queue_size: int | None = static(None)
     """comparisons kept (FIFO); None keeps all of them"""
-    fragment_length: int = 25
+    fragment_length: int = static(25)
     """steps per fragment (imitation: 100); at most the rollout length"""
-    initial_reward_steps: int = 1000
+    initial_reward_steps: int = static(1000)
     """reward-model steps in `init` on the initial comparisons"""
-    reward_steps_per_round: int = 16
+    reward_steps_per_round: int = static(16)
     """reward-model steps in every round"""
-    active_selection: bool = True
+    active_selection: bool = static(True)
     """keep the pairs the ensemble disagrees on most (needs model.ensemble_size > 1)"""
-    active_selection_oversampling: int = 4
+    active_selection_oversampling: int = static(4)
     """candidate pairs per queried pair under active selection (imitation: 2)"""
-    uncertainty_on: str = "logit"
+    uncertainty_on: str = static("logit")
     """disagreement measure for active selection: logit, probability or label"""
-    exploration_frac: float = 0.5
+    exploration_frac: float = static(0.5)
     """share of query pairs cut from a separate ε-greedy rollout of the current policy (the rest
     from the agent's own rollout); 0: no such rollout (imitation's exploration_frac, default 0)"""
-    exploration_eps: float = 0.1
+    exploration_eps: float = static(0.1)
     """probability of a uniformly random action in each step of the query rollout"""
-    query_num_envs: int = 8
+    query_num_envs: int = static(8)
     """environments of the ε-greedy query rollout (only with exploration_frac > 0)"""
-    query_num_steps: int = 64
+    query_num_steps: int = static(64)
     """steps per environment of the ε-greedy query rollout, each round"""
-    query_reset: bool = False
+    query_reset: bool = static(False)
     """start every round's query rollout from fresh episodes (reset). Off by default: the query
     environments then run on through whole episodes, so queries also cover late states (on
     CartPole, a cart drifting out of bounds after a hundred balanced steps); with resets and
     64-step query rollouts they never did, and seeds learned to balance while drifting off"""
-    normalize_reward: bool = True
+    normalize_reward: bool = static(True)
     """running-normalise the learned reward before PPO sees it (imitation's NormalizedRewardNet)"""
-    heldout_size: int = 256
+    heldout_size: int = static(256)
     """held-out labelled pairs (ring) on which `heldout_acc` is measured"""
-    heldout_pairs_per_round: int = 16
+    heldout_pairs_per_round: int = static(16)
     """new held-out pairs per round"""
-    heldout_eval_pairs: int = 32
+    heldout_eval_pairs: int = static(32)
     """held-out pairs scored each round (a random contiguous block of the ring); at least
     heldout_size scores the whole ring every round"""
-    heldout_frac: float = 0.1
+    heldout_frac: float = static(0.1)
     """offline mode: share of the dataset held out from reward training"""
-    gatherer: gatherer.GathererConfig = field(
+    gatherer: gatherer.GathererConfig = dataclasses.field(
         default_factory=lambda: gatherer.GathererConfig(sample=False))
     """synthetic preferences (Bradley-Terry on true fragment returns); here the probability
     itself is the label (imitation samples a 0/1 label from it): once the agent balances, most
     pairs tie, and a sampled label turns each tie into a coin flip the reward model must fit"""
-    model: PreferenceModelConfig = field(
+    model: PreferenceModelConfig = dataclasses.field(
         default_factory=lambda: PreferenceModelConfig(ensemble_size=3, use_action=False))
     """reward model, preference model and its trainer (here: 3 bootstrapped members, state only)"""
-    ppo: ppo.PPOConfig = field(default_factory=lambda: ppo.PPOConfig(total_timesteps=796_672))
+    ppo: ppo.PPOConfig = dataclasses.field(
+        default_factory=lambda: ppo.PPOConfig(total_timesteps=796_672))
     """the agent's PPO settings; its total_timesteps sets the number of rounds (389 rounds of
     2048 agent steps plus 512 query steps, plus init's rollout: 997,888 agent steps)"""
 
-    @property
-    def reward_lr(self) -> float:
-        return self.model.lr
+    def __post_init__(self):
+        for name in ("total_comparisons", "fragment_length", "active_selection_oversampling",
+                     "query_num_envs", "query_num_steps", "heldout_size",
+                     "heldout_pairs_per_round", "heldout_eval_pairs"):
+            check_positive(name, getattr(self, name))
+        if self.comparison_queue_size is not None:
+            check_positive("comparison_queue_size", self.comparison_queue_size)
+        check_choice("query_schedule", self.query_schedule, SCHEDULES)
+        check_choice("uncertainty_on", self.uncertainty_on, UNCERTAINTY)
+        for name in ("exploration_eps", "exploration_frac", "initial_comparison_frac"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}: expected a value in [0, 1], got {getattr(self, name)}")
+        if not 0.0 <= self.heldout_frac < 1.0:
+            raise ValueError(f"heldout_frac: expected a value in [0, 1), got {self.heldout_frac}")
+        if self.fragment_length > self.ppo.num_steps:
+            raise ValueError(f"fragment_length: {self.fragment_length} is longer than the "
+                             f"agent's rollout (ppo.num_steps={self.ppo.num_steps})")
+        if self.exploring and self.fragment_length > self.query_num_steps:
+            raise ValueError(f"fragment_length: {self.fragment_length} is longer than the query "
+                             f"rollout (query_num_steps={self.query_num_steps})")
 
     @property
-    def reward_weight_decay(self) -> float:
-        return self.model.weight_decay
+    def exploring(self) -> bool:
+        return self.exploration_frac > 0
 
-
-# Pendulum-v1 (gymnax), issue 7's budget of 1,000 comparisons: the CartPole-tuned defaults with
-# PPO's Pendulum settings (`ppo.PENDULUM`: rewards scaled by 0.1, unclipped value loss, γ 0.99,
-# 10 epochs × 8 minibatches) for 97 rounds (250,368 agent steps with the query rollouts).
-# Measured, 8 seeds in one call, 20 final episodes each: seeds 0-7, 8-15 and 16-23 all 8 of 8
-# ≥ −200 (−192 to −109). Twice the rounds gave no better policies (8 of 8, −159 to −118) at
-# twice the run time; with the earlier agent (γ 0.9, clipped values, unscaled rewards, 1M agent
-# steps) 3 of 8.
-PENDULUM = PreferenceComparisonsConfig(
-    total_comparisons=1000, ppo=dataclasses.replace(ppo.PENDULUM, total_timesteps=200_000))
-
-SWEEPABLE = ("reward_lr", "reward_weight_decay")
-
-
-class Steps(NamedTuple):
-    """Time-major [T, E, ...] transitions that fragments are cut from (executed actions)."""
-
-    obs: jax.Array
-    acts: jax.Array
-    next_obs: jax.Array
-    terminated: jax.Array
-    truncated: jax.Array
-    rews: jax.Array
+    @property
+    def num_updates(self) -> int:
+        return self.ppo.num_updates
 
 
 @struct.dataclass
@@ -168,21 +161,36 @@ class PreferenceState:
     agent: ppo.PPOState
     reward_vars: dict
     reward_opt_state: optax.OptState
-    buffer: ComparisonBuffer  # labelled comparisons (online) / bootstrap weights (offline)
-    heldout: ComparisonBuffer | jax.Array  # held-out pairs (online) / held-out mask (offline)
-    query_obs: jax.Array  # ε-greedy query environments (empty unless exploring)
+    buffer: ring_buffer.RingBuffer  # labelled `Comparisons`
+    heldout: ring_buffer.RingBuffer  # held-out `Comparisons`, labelled by the true returns
+    query_obs: jax.Array | None  # ε-greedy query environments (None unless exploring)
     query_env_state: object
-    reward_norm: dict
+    query_env_steps: jax.Array  # int32: steps of the query environments
     round: jax.Array
     key: jax.Array
-    hparams: dict
-    heldout_acc: jax.Array  # offline: fixed after init
+    hparams: PreferenceComparisonsConfig
+    heldout_acc: jax.Array
+
+    @property
+    def env_steps(self) -> jax.Array:
+        return self.agent.env_steps + self.query_env_steps
 
 
-def _split_hparams(hparams):
-    hparams = dict(hparams or {})
-    own = {k: hparams.pop(k) for k in SWEEPABLE if k in hparams}
-    return own, hparams
+@struct.dataclass
+class OfflinePreferenceState:
+    agent: ppo.PPOState
+    reward_vars: dict
+    reward_opt_state: optax.OptState
+    weights: jax.Array  # [N, K] bootstrap counts per training pair and member (0: held out)
+    heldout: jax.Array  # [N] bool: held-out pairs that are scored (ties excluded)
+    round: jax.Array
+    key: jax.Array
+    hparams: PreferenceComparisonsConfig
+    heldout_acc: jax.Array  # fixed after init unless reward_steps_per_round > 0
+
+    @property
+    def env_steps(self) -> jax.Array:
+        return self.agent.env_steps
 
 
 class _Loop:
@@ -190,35 +198,11 @@ class _Loop:
 
     def __init__(self, config: PreferenceComparisonsConfig, env, env_params):
         self.config = config
-        self.engine = ppo.PPOEngine(config.ppo, env, env_params)
+        self.engine = ppo.PPOEngine(config.ppo, env, env_params,
+                                    normalize_reward=config.normalize_reward)
         self.spec = self.engine.spec
         self.env, self.env_params = env, env_params
         self.model = PreferenceModel(config.model, self.spec)
-        if config.fragment_length > config.ppo.num_steps:
-            raise ValueError(f"fragment_length: {config.fragment_length} is longer than the "
-                             f"agent's rollout (ppo.num_steps={config.ppo.num_steps})")
-        if config.exploration_frac and config.fragment_length > config.query_num_steps:
-            raise ValueError(f"fragment_length: {config.fragment_length} is longer than the query "
-                             f"rollout (query_num_steps={config.query_num_steps})")
-        for name in ("exploration_eps", "exploration_frac"):
-            if not 0.0 <= getattr(config, name) <= 1.0:
-                raise ValueError(f"{name}: expected a value in [0, 1], got "
-                                 f"{getattr(config, name)}")
-        if config.heldout_eval_pairs < 1:
-            raise ValueError(f"heldout_eval_pairs: expected at least 1, got "
-                             f"{config.heldout_eval_pairs}")
-        if config.active_selection_oversampling < 1:
-            raise ValueError("active_selection_oversampling: expected at least 1, got "
-                             f"{config.active_selection_oversampling}")
-        frag.uncertainty(jnp.zeros((2, 1)), config.uncertainty_on)  # validates the name
-
-    @property
-    def exploring(self) -> bool:
-        return self.config.exploration_frac > 0
-
-    def steps_of(self, batch: ppo.RolloutBatch) -> Steps:
-        obs, acts, next_obs, terminated = self.engine.reward_inputs(batch)
-        return Steps(obs, acts, next_obs, terminated, batch.truncated, batch.rews)
 
     def random_action(self, key, num):
         spec = self.spec
@@ -228,48 +212,38 @@ class _Loop:
         high = jnp.asarray(spec.act_high).reshape(spec.act_shape)
         return jax.random.uniform(key, (num,) + spec.act_shape, minval=low, maxval=high)
 
+    def init_query_envs(self, key):
+        if not self.config.exploring:
+            return None, None
+        return rollout.reset(self.env, self.env_params, key, self.config.query_num_envs)
+
     def explore(self, policy_params, obs, env_state, key):
-        """ε-greedy rollout of the current policy on the query environments -> (Steps, obs,
-        env_state)."""
+        """ε-greedy rollout of the current policy on the query environments -> (steps [T, E],
+        obs, env_state)."""
         cfg, spec = self.config, self.spec
         num_envs = cfg.query_num_envs
         if cfg.query_reset:
             key, reset_key = jax.random.split(key)
             obs, env_state = self.init_query_envs(reset_key)
 
-        def step(carry, key):
-            obs, env_state = carry
-            act_key, rand_key, coin_key, env_key = jax.random.split(key, 4)
+        def act(key, obs):
+            sample_key, random_key, coin_key = jax.random.split(key, 3)
             dist, _ = self.engine.policy(policy_params, obs)
-            acts = spec.clip_action(dist.sample(act_key))
+            acts = spec.clip_action(dist.sample(sample_key))
             explore = jax.random.bernoulli(coin_key, cfg.exploration_eps, (num_envs,))
             explore = explore.reshape((num_envs,) + (1,) * (acts.ndim - 1))
-            acts = jnp.where(explore, self.random_action(rand_key, num_envs), acts)
-            next_obs, env_state, rews, terminated, truncated, info = jax.vmap(
-                self.env.step, in_axes=(0, 0, 0, None))(
-                    jax.random.split(env_key, num_envs), env_state, acts, self.env_params)
-            record = Steps(obs, acts, info["final_observation"], terminated, truncated, rews)
-            return (next_obs, env_state), record
+            return jnp.where(explore, self.random_action(random_key, num_envs), acts), ()
 
-        (obs, env_state), steps = jax.lax.scan(step, (obs, env_state),
-                                               jax.random.split(key, cfg.query_num_steps))
+        (obs, env_state, _), (steps, _) = rollout.unroll(
+            self.env, self.env_params, act, obs, env_state, key, cfg.query_num_steps)
         return steps, obs, env_state
 
-    def init_query_envs(self, key):
-        if not self.exploring:
-            return jnp.zeros((0,)), ()
-        obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(
-            jax.random.split(key, self.config.query_num_envs), self.env_params)
-        return obs, env_state
+    def learn(self, agent, batch: ppo.RolloutBatch, reward_vars):
+        """The agent's learning phase on the learned reward (the ensemble mean)."""
+        rewards = self.model.agent_reward(reward_vars, *batch.transitions.reward_inputs)
+        return self.engine.learn(agent, batch, rewards)
 
-    def agent_rewards(self, state: PreferenceState, batch: ppo.RolloutBatch):
-        rewards = self.model.agent_reward(state.reward_vars, *self.engine.reward_inputs(batch))
-        norm_vars = state.reward_norm
-        if self.config.normalize_reward:
-            rewards, norm_vars = normalize_rewards(norm_vars, rewards)
-        return rewards, norm_vars
-
-    def act(self, state: PreferenceState, key, obs, deterministic: bool = True):
+    def act(self, state, key, obs, deterministic: bool = True):
         return self.engine.act(state.agent, key, obs, deterministic)
 
 
@@ -289,8 +263,7 @@ def make(config: PreferenceComparisonsConfig, env, env_params) -> Algorithm:
     schedule = np.asarray(per_round, np.int32)
     length, discount = cfg.fragment_length, cfg.gatherer.discount
     members = cfg.model.ensemble_size
-    env_steps_per_update = cfg.ppo.steps_per_update + (
-        cfg.query_num_envs * cfg.query_num_steps if loop.exploring else 0)
+    query_steps = cfg.query_num_envs * cfg.query_num_steps if cfg.exploring else 0
 
     def cut_pairs(key, sources, num):
         """`num` random pairs: `exploration_frac` of them from the query rollout, the rest from
@@ -315,48 +288,46 @@ def make(config: PreferenceComparisonsConfig, env, env_params) -> Algorithm:
         pairs, prefs = frag.take_pairs((pairs, prefs), order)
         return add_pairs(heldout, key, pairs, prefs, decisive.sum(), bootstrap=False)
 
-    def heldout_accuracy(reward_vars, heldout: ComparisonBuffer, key):
+    def heldout_accuracy(reward_vars, heldout: ring_buffer.RingBuffer, key):
+        items = heldout.items
         if cfg.heldout_eval_pairs >= heldout.capacity:
             filled = jnp.arange(heldout.capacity) < heldout.size
-            _, acc = model.evaluate(reward_vars, heldout.frags, heldout.prefs, filled)
+            _, acc = model.evaluate(reward_vars, items.frags, items.prefs, filled)
             return acc, heldout.size
         filled_size = jnp.maximum(heldout.size, 1)
         start = jax.random.randint(key, (), 0, filled_size)
         idx = (start + jnp.arange(cfg.heldout_eval_pairs)) % filled_size
         scored = jnp.arange(cfg.heldout_eval_pairs) < heldout.size  # no pair counted twice
-        frags = jax.tree.map(lambda x: x[idx], heldout.frags)
-        _, acc = model.evaluate(reward_vars, frags, heldout.prefs[idx], scored)
+        frags = jax.tree.map(lambda x: x[idx], items.frags)
+        _, acc = model.evaluate(reward_vars, frags, items.prefs[idx], scored)
         return acc, heldout.size
 
-    def init(key, data=None, hparams=None) -> PreferenceState:
+    def init(key, data=None, hparams: PreferenceComparisonsConfig | None = None):
         del data
-        own, agent_hparams = _split_hparams(hparams)
+        hparams = as_arrays(cfg) if hparams is None else hparams
         (agent_key, model_key, frag_key, label_key, boot_key, held_key, query_key, train_key,
          key) = jax.random.split(key, 9)
-        agent = engine.init(agent_key, agent_hparams)
+        agent = engine.init(agent_key, hparams.ppo)
         agent, batch = engine.rollout(agent)  # the untrained agent's experience
-        steps = loop.steps_of(batch)
+        steps = batch.transitions
         num_initial = max(initial, 1)
         pairs, returns = frag.random_pairs(frag_key, steps, num_initial, length, discount)
         prefs = gatherer.gather(label_key, returns, cfg.gatherer)
-        reward_vars, reward_opt_state = model.init(model_key, pairs)
-        example = jax.tree.map(lambda x: x[:1], pairs)
-        buffer = add_pairs(empty_buffer(example, capacity, members), boot_key, pairs, prefs,
+        reward_vars, reward_opt_state = model.init(model_key, pairs, hparams.model)
+        buffer = add_pairs(empty_buffer(pairs, capacity, members), boot_key, pairs, prefs,
                            initial, cfg.model.bootstrap)
-        heldout = empty_buffer(example, cfg.heldout_size, 1)
-        heldout = label_heldout(heldout, held_key, (steps, None), cfg.heldout_size)
-        hp = hparams_from_config(cfg, SWEEPABLE, own)
+        heldout = label_heldout(empty_buffer(pairs, cfg.heldout_size, 1), held_key,
+                                (steps, None), cfg.heldout_size)
         if initial > 0:
             reward_vars, reward_opt_state, _ = model.train(
                 reward_vars, reward_opt_state, buffer, train_key, cfg.initial_reward_steps,
-                hp["reward_lr"], hp["reward_weight_decay"])
+                hparams.model)
         query_obs, query_env_state = loop.init_query_envs(query_key)
         return PreferenceState(
             agent=agent, reward_vars=reward_vars, reward_opt_state=reward_opt_state,
             buffer=buffer, heldout=heldout, query_obs=query_obs, query_env_state=query_env_state,
-            reward_norm=init_reward_norm(),
-            round=jnp.zeros((), jnp.int32), key=key, hparams=hp,
-            heldout_acc=jnp.zeros(()))
+            query_env_steps=jnp.zeros((), jnp.int32), round=jnp.zeros((), jnp.int32), key=key,
+            hparams=hparams, heldout_acc=jnp.zeros(()))
 
     def update(state: PreferenceState, data=None):
         del data
@@ -364,55 +335,45 @@ def make(config: PreferenceComparisonsConfig, env, env_params) -> Algorithm:
             state.key, 7)
         # 1. The agent acts (on the current learned reward: it is trained on it below).
         agent, batch = engine.rollout(state.agent)
-        steps = loop.steps_of(batch)
         query_obs, query_env_state = state.query_obs, state.query_env_state
         # 2. Query trajectories.
-        sources = (steps, None)
-        if loop.exploring:
-            query_steps, query_obs, query_env_state = loop.explore(
+        sources = (batch.transitions, None)
+        if cfg.exploring:
+            query_rollout, query_obs, query_env_state = loop.explore(
                 agent.params, query_obs, query_env_state, explore_key)
-            sources = (steps, query_steps)
+            sources = (batch.transitions, query_rollout)
         # 3. Fragments, (active) selection, labels, buffer.
         pairs, returns = cut_pairs(frag_key, sources, num_candidates)
         if cfg.active_selection:
             diff, _ = model.return_diff(state.reward_vars, pairs)
-            idx = frag.select_most_uncertain(diff, max_pairs, cfg.uncertainty_on,
-                                             cfg.model.noise_prob, cfg.model.threshold)
+            idx = select_most_uncertain(diff, max_pairs, cfg.uncertainty_on,
+                                        cfg.model.noise_prob, cfg.model.threshold)
             pairs, returns = frag.take_pairs((pairs, returns), idx)
         count = jnp.asarray(schedule)[jnp.minimum(state.round, num_rounds - 1)]
         prefs = gatherer.gather(label_key, returns, cfg.gatherer)
         buffer = add_pairs(state.buffer, boot_key, pairs, prefs, count, cfg.model.bootstrap)
         heldout = label_heldout(state.heldout, held_key, sources, cfg.heldout_pairs_per_round)
         # 4. The reward model learns.
-        hp = state.hparams
         reward_vars, reward_opt_state, reward_metrics = model.train(
             state.reward_vars, state.reward_opt_state, buffer, train_key,
-            cfg.reward_steps_per_round, hp["reward_lr"], hp["reward_weight_decay"])
+            cfg.reward_steps_per_round, state.hparams.model)
         heldout_acc, heldout_size = heldout_accuracy(reward_vars, heldout,
                                                      jax.random.fold_in(held_key, 1))
-        state = state.replace(reward_vars=reward_vars)
         # 5. The agent learns on the updated learned reward.
-        rewards, norm_vars = loop.agent_rewards(state, batch)
-        agent, agent_metrics = engine.learn(agent, batch, rewards)
+        agent, agent_metrics = loop.learn(agent, batch, reward_vars)
         metrics = {**agent_metrics, **reward_metrics,
                    "heldout_acc": heldout_acc, "heldout_size": heldout_size.astype(jnp.float32),
                    "comparisons": buffer.size.astype(jnp.float32),
                    "label_mean": jnp.sum(jnp.where(jnp.arange(max_pairs) < count, prefs, 0.0))
-                   / jnp.maximum(count, 1),
-                   "learned_reward": jnp.mean(rewards)}
+                   / jnp.maximum(count, 1)}
         return state.replace(
-            agent=agent, reward_opt_state=reward_opt_state, buffer=buffer, heldout=heldout,
-            query_obs=query_obs, query_env_state=query_env_state, reward_norm=norm_vars,
-            round=state.round + 1, key=key, heldout_acc=heldout_acc), metrics
+            agent=agent, reward_vars=reward_vars, reward_opt_state=reward_opt_state,
+            buffer=buffer, heldout=heldout, query_obs=query_obs, query_env_state=query_env_state,
+            query_env_steps=state.query_env_steps + query_steps, round=state.round + 1, key=key,
+            heldout_acc=heldout_acc), metrics
 
-    algo = Algorithm(name="preference_comparisons", init=init, update=update, act=loop.act,
-                     env_steps_per_update=env_steps_per_update, config=config)
-    return algo
-
-
-def init_env_steps(config: PreferenceComparisonsConfig) -> int:
-    """Agent environment steps `init` takes (one PPO rollout), besides the rounds'."""
-    return config.ppo.steps_per_update
+    return Algorithm(name="preference_comparisons", config=config, init=init, update=update,
+                     act=loop.act)
 
 
 def comparisons_queried(config: PreferenceComparisonsConfig) -> int:
@@ -425,8 +386,9 @@ def comparisons_queried(config: PreferenceComparisonsConfig) -> int:
 def learned_reward(config: PreferenceComparisonsConfig, env, env_params):
     """The agent's reward `r(reward_vars, obs, acts, next_obs, terminated)` (ensemble mean,
     before the agent-side normalisation)."""
-    model = PreferenceModel(config.model, ppo.PPOEngine(config.ppo, env, env_params).spec)
-    return model.agent_reward
+    from jaxrl_align.spaces import space_spec
+
+    return PreferenceModel(config.model, space_spec(env, env_params)).agent_reward
 
 
 def make_offline(config: PreferenceComparisonsConfig, env, env_params) -> Algorithm:
@@ -436,63 +398,52 @@ def make_offline(config: PreferenceComparisonsConfig, env, env_params) -> Algori
     loop = _Loop(config, env, env_params)
     engine, model, cfg = loop.engine, loop.model, config
     members = cfg.model.ensemble_size
-    if not 0.0 <= cfg.heldout_frac < 1.0:
-        raise ValueError(f"heldout_frac: expected a value in [0, 1), got {cfg.heldout_frac}")
 
-    def view(data: PreferenceDataset, weights) -> ComparisonBuffer:
+    def training_pairs(data: PreferenceDataset, weights) -> ring_buffer.RingBuffer:
+        """The whole dataset as a full comparison buffer, with each pair's bootstrap weights."""
         n = data.prefs.shape[0]
-        return ComparisonBuffer(frags=data.frags, prefs=data.prefs, weights=weights,
-                                size=jnp.asarray(n, jnp.int32), next=jnp.zeros((), jnp.int32))
+        return ring_buffer.RingBuffer(Comparisons(data.frags, data.prefs, weights),
+                                      size=jnp.asarray(n, jnp.int32),
+                                      next=jnp.zeros((), jnp.int32))
 
-    def init(key, data: PreferenceDataset, hparams=None) -> PreferenceState:
-        own, agent_hparams = _split_hparams(hparams)
+    def init(key, data: PreferenceDataset, hparams: PreferenceComparisonsConfig | None = None):
+        hparams = as_arrays(cfg) if hparams is None else hparams
         agent_key, model_key, split_key, boot_key, train_key, key = jax.random.split(key, 6)
         n = data.prefs.shape[0]
-        agent = engine.init(agent_key, agent_hparams)
-        reward_vars, reward_opt_state = model.init(model_key, data.frags)
+        agent = engine.init(agent_key, hparams.ppo)
+        reward_vars, reward_opt_state = model.init(model_key, data.frags, hparams.model)
         heldout = jax.random.uniform(split_key, (n,)) < cfg.heldout_frac
         scored = heldout & (data.prefs != 0.5)  # a tie has no right answer to score
         if cfg.model.bootstrap and members > 1:
             counts = jax.random.poisson(boot_key, 1.0, (members, n)).astype(jnp.float32)
         else:
             counts = jnp.ones((members, n), jnp.float32)
-        weights = counts * (~heldout)[None, :]
-        hp = hparams_from_config(cfg, SWEEPABLE, own)
+        weights = (counts * (~heldout)[None, :]).T
         reward_vars, reward_opt_state, _ = model.train(
-            reward_vars, reward_opt_state, view(data, weights), train_key,
-            cfg.initial_reward_steps, hp["reward_lr"], hp["reward_weight_decay"])
+            reward_vars, reward_opt_state, training_pairs(data, weights), train_key,
+            cfg.initial_reward_steps, hparams.model)
         _, acc = model.evaluate(reward_vars, data.frags, data.prefs, scored)
-        query_obs, query_env_state = jnp.zeros((0,)), ()
-        empty = ComparisonBuffer(frags=(), prefs=jnp.zeros(0), weights=weights,
-                                 size=jnp.zeros((), jnp.int32), next=jnp.zeros((), jnp.int32))
-        return PreferenceState(
+        return OfflinePreferenceState(
             agent=agent, reward_vars=reward_vars, reward_opt_state=reward_opt_state,
-            buffer=empty, heldout=scored, query_obs=query_obs,
-            query_env_state=query_env_state,
-            reward_norm=init_reward_norm(),
-            round=jnp.zeros((), jnp.int32), key=key, hparams=hp, heldout_acc=acc)
+            weights=weights, heldout=scored, round=jnp.zeros((), jnp.int32), key=key,
+            hparams=hparams, heldout_acc=acc)
 
-    def update(state: PreferenceState, data: PreferenceDataset):
+    def update(state: OfflinePreferenceState, data: PreferenceDataset):
         key, train_key = jax.random.split(state.key)
         reward_metrics = {}
         reward_vars, reward_opt_state = state.reward_vars, state.reward_opt_state
-        if cfg.reward_steps_per_round:
-            hp = state.hparams
-            reward_vars, reward_opt_state, reward_metrics = model.train(
-                reward_vars, reward_opt_state, view(data, state.buffer.weights), train_key,
-                cfg.reward_steps_per_round, hp["reward_lr"], hp["reward_weight_decay"])
         heldout_acc = state.heldout_acc
         if cfg.reward_steps_per_round:
+            reward_vars, reward_opt_state, reward_metrics = model.train(
+                reward_vars, reward_opt_state, training_pairs(data, state.weights), train_key,
+                cfg.reward_steps_per_round, state.hparams.model)
             _, heldout_acc = model.evaluate(reward_vars, data.frags, data.prefs, state.heldout)
-        state = state.replace(reward_vars=reward_vars, reward_opt_state=reward_opt_state,
-                              heldout_acc=heldout_acc)
         agent, batch = engine.rollout(state.agent)
-        rewards, norm_vars = loop.agent_rewards(state, batch)
-        agent, agent_metrics = engine.learn(agent, batch, rewards)
-        metrics = {**agent_metrics, **reward_metrics, "heldout_acc": state.heldout_acc,
-                   "learned_reward": jnp.mean(rewards)}
-        return state.replace(agent=agent, reward_norm=norm_vars, round=state.round + 1,
-                             key=key), metrics
+        agent, agent_metrics = loop.learn(agent, batch, reward_vars)
+        metrics = {**agent_metrics, **reward_metrics, "heldout_acc": heldout_acc}
+        return state.replace(agent=agent, reward_vars=reward_vars,
+                             reward_opt_state=reward_opt_state, heldout_acc=heldout_acc,
+                             round=state.round + 1, key=key), metrics
 
-    return Algorithm(name="preference_comparisons_offline", init=init, update=update,
-                     act=loop.act, env_steps_per_update=cfg.ppo.steps_per_update, config=config)
+    return Algorithm(name="preference_comparisons_offline", config=config, init=init,
+                     update=update, act=loop.act)

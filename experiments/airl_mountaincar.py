@@ -10,7 +10,7 @@ The same run through the general command line:
     python -m experiments.train airl --env seals/MountainCar-v0 --demos runs/mcar_demos.npz \\
         --seeds 8 --airl.ppo.obs-normalization box
 
-`MOUNTAIN_CAR` (in `jaxrl_align.algorithms.airl`) is AIRL's defaults with one change: the
+`AIRL_MOUNTAIN_CAR` (in `experiments.configs`) is AIRL's defaults with one change: the
 generator's actor and critic see observations rescaled to [-1, 1] by the observation space's
 bounds. With raw observations (velocity within ±0.07) every seed stays at −200. Writes the
 demonstrations (`demos.npz`) and the usual run outputs to `--out`, and prints per-seed returns
@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from jaxrl_align.algorithms import airl
+from experiments.configs import AIRL_MOUNTAIN_CAR
+from jaxrl_align.algorithms.adversarial import airl
 
 ENV_ID = "seals/MountainCar-v0"
 
@@ -35,8 +36,8 @@ class Flags:
     """AIRL seeds, trained together in one program"""
     demo_episodes: int = 10
     """controller episodes used as demonstrations"""
-    airl: airl.AIRLConfig = field(default_factory=lambda: airl.MOUNTAIN_CAR)
-    """AIRL settings (default: airl.MOUNTAIN_CAR)"""
+    airl: airl.AIRLConfig = field(default_factory=lambda: AIRL_MOUNTAIN_CAR)
+    """AIRL settings (default: experiments.configs.AIRL_MOUNTAIN_CAR)"""
     num_chunks: int = 8
     """pieces of the training scan (evaluation and metrics between them)"""
     final_eval_episodes: int = 50
@@ -51,7 +52,9 @@ def main(flags: Flags):
     import envs
     from experiments.common import results_table
     from experiments.controller_demos import save_controller_demos
-    from jaxrl_align import compilation_cache, demos, runner
+    from jaxrl_align.data import demonstrations as demos
+    from jaxrl_align.platform import compilation_cache
+    from jaxrl_align.runtime import runner
 
     if flags.seeds <= 0 or flags.demo_episodes <= 0:
         raise SystemExit("error: --seeds and --demo-episodes: expected positive integers")
@@ -64,9 +67,7 @@ def main(flags: Flags):
     print(f"demonstrations: {meta['num_episodes']} controller episodes, "
           f"mean return {meta['mean_return']:.1f} ({path})")
     algo = airl.make(flags.airl, env, env_params)
-    settings = runner.RunSettings(seeds=tuple(range(flags.seeds)),
-                                  num_updates=flags.airl.ppo.num_updates,
-                                  num_chunks=flags.num_chunks,
+    settings = runner.RunSettings(seeds=flags.seeds, num_chunks=flags.num_chunks,
                                   final_eval_episodes=flags.final_eval_episodes,
                                   progress=flags.progress)
     result = runner.run(algo, env, env_params, settings, demos.demo_transitions(trajs),

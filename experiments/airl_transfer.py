@@ -20,7 +20,8 @@ import jax
 import numpy as np
 import tyro
 
-from jaxrl_align.algorithms import airl, ppo
+from jaxrl_align.algorithms.adversarial import airl
+from jaxrl_align.rl import ppo
 
 ENV_ID = "seals/CartPole-v0"
 
@@ -46,8 +47,11 @@ class TransferFlags:
 
 def main(flags: TransferFlags) -> dict:
     import envs
-    from experiments.controller_demos import cartpole_controller
-    from jaxrl_align import algorithm, compilation_cache, evaluation, outputs, rollout, runner
+    from envs.controllers import cartpole_controller
+    from jaxrl_align import algorithm, evaluation
+    from jaxrl_align.data import rollout
+    from jaxrl_align.platform import compilation_cache
+    from jaxrl_align.runtime import outputs, runner
     from jaxrl_align.types import flatten_trajectories
 
     if flags.seeds <= 0 or flags.eval_episodes <= 0:
@@ -60,8 +64,8 @@ def main(flags: TransferFlags) -> dict:
     seeds = tuple(range(flags.seeds))
     airl_algo = airl.make(flags.airl, env, params)
     airl_run = runner.run(airl_algo, env, params, runner.RunSettings(
-        seeds=seeds, num_updates=flags.airl.ppo.num_updates, num_chunks=4,
-        final_eval_episodes=flags.eval_episodes), demos, reference_returns=reference)
+        seeds=flags.seeds, num_chunks=4, final_eval_episodes=flags.eval_episodes), demos,
+        reference_returns=reference)
 
     g = airl.learned_reward(flags.airl, env, params)
     learner = ppo.make(flags.transfer, env, params, reward_apply=g,

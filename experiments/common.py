@@ -1,4 +1,7 @@
-"""Pieces every command-line entry point shares: run flags, input checks, the results table."""
+"""What every command-line entry point shares: the flags of the process (environment, output
+folder, compilation cache, jax.distributed), which sit beside the runner's own settings
+(`jaxrl_align.runtime.runner.RunSettings`, embedded as flags), input checks and the results
+table."""
 from __future__ import annotations
 
 import sys
@@ -9,35 +12,13 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class RunFlags:
+class ProcessFlags:
     env: str = "seals/CartPole-v0"
     """environment id: a seals id from `envs.registered_ids()` or any gymnax id"""
-    seeds: int = 8
-    """number of seeds, trained together in one program"""
-    first_seed: int = 0
-    """seeds are first_seed, first_seed+1, ..."""
     out: Path | None = None
     """output folder (default: runs/<algo>-<env>)"""
-    num_chunks: int = 20
-    """pieces the training scan is cut into; progress, metrics and evaluation happen between them"""
-    eval_episodes: int = 10
-    """evaluation episodes per seed at each chunk boundary"""
-    final_eval_episodes: int = 50
-    """evaluation episodes per seed for results.json"""
     compile_cache: bool = True
     """use JAX's persistent compilation cache (~/.cache/jaxrl_align/xla, or $JAXRL_ALIGN_CACHE)"""
-    progress: bool = True
-    """show a progress bar"""
-    slice_size: int | None = None
-    """runs per program call (a multiple of the device count); bounds memory for many seeds"""
-    checkpoint_every: int = 1
-    """orbax checkpoint (in <out>/checkpoints) every this many chunks and after the last; 0: never"""
-    keep_checkpoints: int = 2
-    """how many of the latest checkpoints to keep"""
-    resume: bool = False
-    """continue a stopped run from the latest checkpoint in --out (bit for bit on CPU)"""
-    tensorboard: bool = False
-    """also write per-chunk scalars for TensorBoard to <out>/tensorboard"""
     coordinator_address: str | None = None
     """host:port of process 0, to run one command over several processes (jax.distributed)"""
     num_processes: int = 1
@@ -50,27 +31,18 @@ class UsageError(ValueError):
     """Bad input found before anything was compiled or written."""
 
 
-def check_flags(flags: RunFlags) -> None:
-    if flags.seeds <= 0:
-        raise UsageError(f"--seeds: expected a positive number of seeds, got {flags.seeds}")
-    if flags.first_seed < 0:
-        raise UsageError(f"--first-seed: expected a non-negative integer, got {flags.first_seed}")
-    if flags.slice_size is not None and flags.slice_size <= 0:
-        raise UsageError(f"--slice-size: expected a positive integer, got {flags.slice_size}")
-    if flags.checkpoint_every < 0:
-        raise UsageError(f"--checkpoint-every: expected 0 (never) or a positive integer, "
-                         f"got {flags.checkpoint_every}")
+def flag_error(error: Exception) -> UsageError:
+    """A settings error ("name: problem") as the command line says it ("--name: problem")."""
+    name, sep, problem = str(error).partition(": ")
+    if sep and name.isidentifier():
+        return UsageError(f"--{name.replace('_', '-')}: {problem}")
+    return UsageError(str(error))
+
+
+def check_process_flags(flags: ProcessFlags) -> None:
     if flags.coordinator_address is not None and not 0 <= flags.process_id < flags.num_processes:
         raise UsageError(f"--process-id: expected 0 <= id < --num-processes "
                          f"({flags.num_processes}), got {flags.process_id}")
-    for name in ("num_chunks", "eval_episodes", "final_eval_episodes", "keep_checkpoints"):
-        if getattr(flags, name) <= 0:
-            raise UsageError(f"--{name.replace('_', '-')}: expected a positive integer, "
-                             f"got {getattr(flags, name)}")
-
-
-def seed_list(flags: RunFlags) -> tuple[int, ...]:
-    return tuple(range(flags.first_seed, flags.first_seed + flags.seeds))
 
 
 def make_env(env_id: str):
@@ -79,7 +51,7 @@ def make_env(env_id: str):
     try:
         return envs.make(env_id)
     except ValueError as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(f"--env: {e}") from None
 
 
 def reference_returns_or_none(env_id: str):
@@ -91,7 +63,7 @@ def reference_returns_or_none(env_id: str):
         return None
 
 
-def init_distributed(flags: RunFlags) -> None:
+def init_distributed(flags: ProcessFlags) -> None:
     """Join the other processes of a multi-process run; must come before JAX touches a device."""
     import jax
 
@@ -123,27 +95,16 @@ def init_distributed_from_argv(argv=None) -> None:
     except ValueError:
         return  # tyro reports the malformed flag
     if not 0 <= process_id < num_processes:
-        return  # check_flags reports it
+        return  # check_process_flags reports it
     import jax
 
     jax.distributed.initialize(coordinator_address=address, num_processes=num_processes,
                                process_id=process_id)
 
 
-def run_settings(flags: RunFlags, num_updates: int):
-    from jaxrl_align.runner import RunSettings
-
-    return RunSettings(seeds=seed_list(flags), num_updates=num_updates,
-                       num_chunks=flags.num_chunks, eval_episodes=flags.eval_episodes,
-                       final_eval_episodes=flags.final_eval_episodes, progress=flags.progress,
-                       slice_size=flags.slice_size, checkpoint_every=flags.checkpoint_every,
-                       keep_checkpoints=flags.keep_checkpoints, resume=flags.resume,
-                       tensorboard=flags.tensorboard)
-
-
-def setup_jax(flags: RunFlags) -> None:
+def setup_jax(flags: ProcessFlags) -> None:
     if flags.compile_cache:
-        from jaxrl_align import compilation_cache
+        from jaxrl_align.platform import compilation_cache
 
         compilation_cache.enable()
 

@@ -1,18 +1,8 @@
-"""Demonstrations from hand-written controllers: cheap, deterministic experts made inside the
-project (no downloads, no expert training).
+"""Demonstrations from the hand-written controllers of `envs.controllers` (cheap, deterministic
+experts made inside the project: no downloads, no expert training).
 
     python -m experiments.controller_demos --env seals/MountainCar-v0 --out runs/mcar_demos.npz
     python -m experiments.controller_demos --env seals/CartPole-v0 --episodes 10 --out demos.npz
-
-Controllers (`CONTROLLERS`, `policy(key, obs) -> action` for one observation):
-
-- seals/CartPole-v0: a linear balancing controller (the tests' and benchmarks' expert); 500 on
-  every episode.
-- seals/MountainCar-v0: energy pumping with a tilted switching line: push right when
-  `velocity − 0.014·(position + 0.5) + 0.0005 > 0`, else left. Mean return −107 over 200
-  episodes (worst −118). The plain "push in the direction of the velocity" rule averages
-  −120, exactly the 0.8 normalised-score mark, which leaves an imitator no margin; the slope
-  and offset of the line come from a grid search (21 × 17 values, 200 episodes each).
 """
 from __future__ import annotations
 
@@ -20,33 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 
-
-
-def cartpole_controller(key, obs):
-    """A hand-written linear controller that keeps seals/CartPole-v0 upright for all 500 steps
-    (the tests' and benchmarks' expert)."""
-    del key
-    x, x_dot, theta, theta_dot = obs
-    return (theta + 0.3 * theta_dot + 0.05 * x + 0.2 * x_dot > 0).astype(jnp.int32)
-
-
-def mountain_car_controller(key, obs):
-    """Energy pumping on seals/MountainCar-v0: 2 (push right) or 0 (push left), never 1."""
-    del key
-    position, velocity = obs[0], obs[1]
-    return jnp.where(velocity - 0.014 * (position + 0.5) + 0.0005 > 0, 2, 0).astype(jnp.int32)
-
-
-CONTROLLERS = {"seals/CartPole-v0": cartpole_controller,
-               "seals/MountainCar-v0": mountain_car_controller}
+from envs.controllers import CONTROLLERS
 
 
 def controller_episodes(env_id: str, num_episodes: int, seed: int = 0):
     """`num_episodes` whole episodes (`Trajectories`) of the controller for `env_id`."""
     import envs
-    from jaxrl_align import rollout
+    from jaxrl_align.data import rollout
 
     if env_id not in CONTROLLERS:
         raise ValueError(f"--env: no controller for {env_id!r}; expected one of "
@@ -57,7 +28,7 @@ def controller_episodes(env_id: str, num_episodes: int, seed: int = 0):
 
 
 def save_controller_demos(path: Path, env_id: str, num_episodes: int = 10, seed: int = 0) -> Path:
-    from jaxrl_align import demos
+    from jaxrl_align.data import demonstrations as demos
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +52,7 @@ class Flags:
 
 def main(flags: Flags) -> Path:
     from experiments.common import UsageError, exit_on_usage_error
-    from jaxrl_align import demos
+    from jaxrl_align.data import demonstrations as demos
 
     if flags.episodes <= 0:
         exit_on_usage_error(UsageError(f"--episodes: expected a positive number, "

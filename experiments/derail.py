@@ -2,7 +2,7 @@
 
     python -m experiments.derail --algos ppo,bc --seeds 15 --out runs/derail
 
-Every (algorithm, task) cell trains all seeds in one program with `jaxrl_align.runner`
+Every (algorithm, task) cell trains all seeds in one program with `jaxrl_align.runtime.runner`
 and scores each seed's final policy by its normalised return
 (x - random) / (expert - random), with the reference returns of `envs.reference_returns`.
 Writes derail.json (per-seed scores), derail.md (mean and 95% bootstrap interval per
@@ -134,7 +134,7 @@ def make_task(env_id: str) -> Task:
 def expert_trajectories(env_id: str, n_transitions: int):
     """Whole expert episodes on `env_id`, `n_transitions` transitions if no episode ends
     before the time limit (cached: every imitation algorithm learns from the same data)."""
-    from jaxrl_align import rollout
+    from jaxrl_align.data import rollout
 
     task = make_task(env_id)
     max_steps = rollout.max_episode_steps(task.params)
@@ -146,43 +146,17 @@ def expert_trajectories(env_id: str, n_transitions: int):
 @functools.cache
 def expert_demonstrations(env_id: str, n_transitions: int):
     """`expert_trajectories` as flat transitions."""
-    from jaxrl_align import demos
+    from jaxrl_align.data import demonstrations
 
-    return demos.demo_transitions(expert_trajectories(env_id, n_transitions))
-
-
-# PPO on the true reward. `ppo.PPOConfig()` is tuned for seals/CartPole-v0; these tasks
-# are short and small, so a 32-32 network, a higher learning rate and an entropy bonus
-# (for the sparse rewards) learn them in a fraction of CartPole's budget.
-PPO_DEFAULTS = dict(num_envs=16, num_steps=64, lr=3e-3, ent_coef=0.01, hidden=(32, 32),
-                    total_timesteps=20_000)
-PPO_OVERRIDES: dict[str, dict] = {
-    # 64 environments: more episodes per update, so more chances to hit the one path.
-    "seals/Branching-v0": dict(num_envs=64, ent_coef=0.05, total_timesteps=150_000),
-    "seals/LargestSum-v0": dict(ent_coef=0.0, total_timesteps=100_000),
-    "seals/NoisyObs-v0": dict(total_timesteps=100_000),
-    # The untrained policy's mean action (about 0) is already within 1% of the expert.
-    "seals/Parabola-v0": dict(lr=1e-3, ent_coef=0.0),
-    # Coordinates reach +-110, so returns and value errors are in the hundreds: clipping
-    # the global gradient norm (critic included) would freeze the actor. Adam scales
-    # each parameter's step anyway, so the clipping is switched off.
-    "seals/ProcGoal-v0": dict(max_grad_norm=1e9, total_timesteps=200_000),
-    "seals/Sort-v0": dict(total_timesteps=150_000),
-}
-
-
-def scaled(steps: int, budget: float, minimum: int) -> int:
-    return max(minimum, int(round(steps * budget)))
+    return demonstrations.demo_transitions(expert_trajectories(env_id, n_transitions))
 
 
 @register("ppo")
 def ppo_trial(task: Task, flags: DerailFlags) -> Trial:
-    from jaxrl_align.algorithms import ppo
+    from experiments.configs import derail_ppo
+    from jaxrl_align.rl import ppo
 
-    settings = {**PPO_DEFAULTS, **PPO_OVERRIDES.get(task.env_id, {})}
-    config = ppo.PPOConfig(**settings)
-    config = dataclasses.replace(config, total_timesteps=scaled(
-        config.total_timesteps, flags.budget, config.steps_per_update))
+    config = derail_ppo(task.env_id, flags.budget)
     return Trial(ppo.make(config, task.env, task.params), num_updates=config.num_updates)
 
 
@@ -192,6 +166,7 @@ BC_EPOCHS = 50
 
 @register("bc")
 def bc_trial(task: Task, flags: DerailFlags) -> Trial:
+    from experiments.configs import scaled
     from jaxrl_align.algorithms import bc
 
     return Trial(bc.make(bc.BCConfig(), task.env, task.params),
@@ -206,26 +181,24 @@ ADVERSARIAL_DEMO_BATCH = 512
 
 
 def adversarial_trial(module, config, task: Task, flags: DerailFlags) -> Trial:
-    generator = {**PPO_DEFAULTS, **PPO_OVERRIDES.get(task.env_id, {}),
-                 "gamma": config.ppo.gamma}
-    generator["total_timesteps"] = scaled(generator["total_timesteps"], flags.budget,
-                                          generator["num_envs"] * generator["num_steps"])
-    config = dataclasses.replace(config, ppo=dataclasses.replace(config.ppo, **generator),
-                                 demo_batch_size=ADVERSARIAL_DEMO_BATCH)
+    from experiments.configs import derail_ppo
+
+    generator = derail_ppo(task.env_id, flags.budget, gamma=config.ppo.gamma)
+    config = dataclasses.replace(config, ppo=generator, demo_batch_size=ADVERSARIAL_DEMO_BATCH)
     return Trial(module.make(config, task.env, task.params), num_updates=config.ppo.num_updates,
                  data=task.demonstrations(flags))
 
 
 @register("gail")
 def gail_trial(task: Task, flags: DerailFlags) -> Trial:
-    from jaxrl_align.algorithms import gail
+    from jaxrl_align.algorithms.adversarial import gail
 
     return adversarial_trial(gail, gail.GAILConfig(), task, flags)
 
 
 @register("airl")
 def airl_trial(task: Task, flags: DerailFlags) -> Trial:
-    from jaxrl_align.algorithms import airl
+    from jaxrl_align.algorithms.adversarial import airl
 
     return adversarial_trial(airl, airl.AIRLConfig(), task, flags)
 
@@ -243,20 +216,19 @@ PREFERENCE_REWARD_STEPS = 200
 
 
 def preference_config(task: Task, flags: DerailFlags):
-    from jaxrl_align import preference_gatherer, rollout
-    from jaxrl_align.algorithms import ppo, preference_comparisons as pc
-    from jaxrl_align.preference_model import PreferenceModelConfig
+    from experiments.configs import derail_ppo
+    from jaxrl_align.algorithms import preference_comparisons as pc
+    from jaxrl_align.data import rollout
+    from jaxrl_align.preferences import gatherer
+    from jaxrl_align.preferences.model import PreferenceModelConfig
 
-    settings = {**PPO_DEFAULTS, **PPO_OVERRIDES.get(task.env_id, {})}
-    settings["total_timesteps"] = scaled(settings["total_timesteps"], flags.budget,
-                                         settings["num_envs"] * settings["num_steps"])
-    agent = ppo.PPOConfig(**settings)
+    agent = derail_ppo(task.env_id, flags.budget)
     query_num_steps = pc.PreferenceComparisonsConfig.query_num_steps
     length = min(rollout.max_episode_steps(task.params), agent.num_steps, query_num_steps)
     return pc.PreferenceComparisonsConfig(
         total_comparisons=PREFERENCE_COMPARISONS, fragment_length=length,
         initial_reward_steps=PREFERENCE_REWARD_STEPS, query_reset=True,
-        gatherer=preference_gatherer.GathererConfig(temperature=1.0, sample=True),
+        gatherer=gatherer.GathererConfig(temperature=1.0, sample=True),
         model=PreferenceModelConfig(ensemble_size=3, use_action=True), ppo=agent)
 
 
@@ -277,18 +249,16 @@ def preferences_trial(task: Task, flags: DerailFlags) -> Trial:
 @register("mce_irl")
 def mce_irl_trial(task: Task, flags: DerailFlags) -> Trial | None:
     import envs
-    from jaxrl_align import tabular
-    from jaxrl_align.algorithms import mce_irl
+    from experiments.configs import scaled
+    from jaxrl_align.algorithms.irl import mce_irl, occupancy_matching
 
     if not envs.is_tabular(task.env) or not mce_irl.has_fixed_horizon(task.params):
         return None
     config = mce_irl.MCEIRLConfig()
-    n_states = task.params.transition.shape[0]
-    visits = tabular.visits_from_trajectories(task.demonstration_episodes(flags), n_states,
-                                              config.discount)
+    data = occupancy_matching.expert_data(task.params, config.discount,
+                                          trajectories=task.demonstration_episodes(flags))
     return Trial(mce_irl.make(config, task.env, task.params),
-                 num_updates=scaled(config.max_iter, flags.budget, 1),
-                 data=mce_irl.TabularIRLData(task.params, visits))
+                 num_updates=scaled(config.max_iter, flags.budget, 1), data=data)
 
 
 @dataclass
@@ -322,7 +292,8 @@ def make_cell(algo: str, task: Task, returns, compile_s: float, run_s: float) ->
 def baseline_cells(task: Task, flags: DerailFlags) -> list[Cell]:
     """The expert and random rows. Neither learns, so instead of two runs they are one
     evaluation program: each seed's episodes of both policies."""
-    from jaxrl_align import rollout, runner
+    from jaxrl_align.data import rollout
+    from jaxrl_align.runtime import runner
 
     space = task.env.action_space(task.params)
     max_steps = rollout.max_episode_steps(task.params)
@@ -349,7 +320,7 @@ def baseline_cells(task: Task, flags: DerailFlags) -> list[Cell]:
 
 
 def run_cell(name: str, task: Task, flags: DerailFlags) -> Cell:
-    from jaxrl_align import runner
+    from jaxrl_align.runtime import runner
 
     trial = ALGORITHMS[name](task, flags)
     if trial is None:
@@ -357,7 +328,7 @@ def run_cell(name: str, task: Task, flags: DerailFlags) -> Cell:
     # One chunk, evaluated like the final evaluation: the two evaluation programs are
     # then the same, and the second one comes from the compilation cache.
     settings = runner.RunSettings(
-        seeds=tuple(range(flags.seeds)), num_updates=trial.num_updates, num_chunks=1,
+        seeds=flags.seeds, num_updates=trial.num_updates, num_chunks=1,
         eval_episodes=flags.eval_episodes, final_eval_episodes=flags.eval_episodes,
         progress=False)
     result = runner.run(trial.algo, task.env, task.params, settings, trial.data,
@@ -368,7 +339,7 @@ def run_cell(name: str, task: Task, flags: DerailFlags) -> Cell:
 def run_task(task_id: str, algos: list[str], flags: DerailFlags) -> list[Cell]:
     """The baselines and every algorithm on one task (in a worker process when
     `flags.workers` > 1)."""
-    from jaxrl_align import compilation_cache
+    from jaxrl_align.platform import compilation_cache
 
     if flags.compile_cache:
         compilation_cache.enable()
@@ -391,8 +362,7 @@ def run_tasks(task_ids: list[str], algos: list[str], flags: DerailFlags) -> list
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    def ppo_budget(task_id):
-        return {**PPO_DEFAULTS, **PPO_OVERRIDES.get(task_id, {})}["total_timesteps"]
+    from experiments.configs import derail_total_timesteps as ppo_budget
 
     with ProcessPoolExecutor(flags.workers, multiprocessing.get_context("spawn")) as pool:
         futures = {task_id: pool.submit(run_task, task_id, algos, flags)
@@ -421,7 +391,7 @@ def plot_heatmap(path: Path, cells: list[Cell], algos: list[str], task_ids: list
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from jaxrl_align import outputs
+    from jaxrl_align.runtime import plots
 
     by_key = {(c.algo, c.env_id): c for c in cells}
     means = np.array([[np.nan if by_key[(a, t)].mean is None else by_key[(a, t)].mean
@@ -440,13 +410,7 @@ def plot_heatmap(path: Path, cells: list[Cell], algos: list[str], task_ids: list
     ax.set_title(f"Normalised score, mean and 95% bootstrap CI over {seeds} seeds")
     fig.colorbar(image, ax=ax, fraction=0.025, pad=0.02)
     fig.tight_layout()
-
-    def save(f):
-        fig.savefig(f, format="png", dpi=120)
-
-    outputs.write_atomic(path, save)
-    plt.close(fig)
-    return path
+    return plots.save_figure(fig, path, dpi=120)
 
 
 def parse_names(text: str, known: list[str], flag: str) -> list[str]:
@@ -461,7 +425,8 @@ def parse_names(text: str, known: list[str], flag: str) -> list[str]:
 
 def main(flags: DerailFlags) -> list[Cell]:
     from experiments.common import UsageError, exit_on_usage_error
-    from jaxrl_align import outputs
+    from jaxrl_align.data.files import write_atomic
+    from jaxrl_align.runtime import outputs
 
     try:
         if min(flags.seeds, flags.budget, flags.eval_episodes, flags.workers) <= 0:
@@ -480,7 +445,7 @@ def main(flags: DerailFlags) -> list[Cell]:
     rows = list(BASELINES) + algos
     table = markdown_table(cells, rows, task_ids)
     flags.out.mkdir(parents=True, exist_ok=True)
-    outputs.write_atomic(flags.out / "derail.md", lambda f: f.write((table + "\n").encode()))
+    write_atomic(flags.out / "derail.md", lambda f: f.write((table + "\n").encode()))
     outputs.write_json(flags.out / "derail.json", {
         "flags": {k: str(v) if isinstance(v, Path) else v
                   for k, v in dataclasses.asdict(flags).items()},

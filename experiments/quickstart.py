@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jax
-import numpy as np
 import tyro
 
 ENV_ID = "seals/CartPole-v0"
@@ -46,8 +45,13 @@ class QuickstartFlags:
 def main(flags: QuickstartFlags) -> dict:
     import envs
     from experiments.common import results_table
-    from jaxrl_align import compilation_cache, demos, rollout, runner
-    from jaxrl_align.algorithms import airl, bc, ppo
+    from jaxrl_align.algorithms import bc
+    from jaxrl_align.algorithms.adversarial import airl
+    from jaxrl_align.data import demonstrations as demos
+    from jaxrl_align.data import rollout
+    from jaxrl_align.platform import compilation_cache
+    from jaxrl_align.rl import ppo
+    from jaxrl_align.runtime import runner
 
     for name in ("expert_seeds", "num_demos", "bc_seeds", "bc_epochs"):
         if getattr(flags, name) <= 0:
@@ -65,12 +69,10 @@ def main(flags: QuickstartFlags) -> dict:
     expert_algo = ppo.make(ppo.PPOConfig(), env, env_params)
     expert_run = runner.run(
         expert_algo, env, env_params,
-        runner.RunSettings(seeds=tuple(range(flags.expert_seeds)),
-                           num_updates=expert_algo.config.num_updates, num_chunks=10,
-                           progress=flags.progress),
+        runner.RunSettings(seeds=flags.expert_seeds, num_chunks=10, progress=flags.progress),
         env_id=ENV_ID, reference_returns=reference, out_dir=flags.out / "expert")
-    best = int(np.argmax(expert_run.final_returns.mean(axis=1)))
-    expert_state = jax.tree.map(lambda x: x[best], expert_run.state)
+    best = expert_run.best_run()
+    expert_state = expert_run.run_state(best)
     print(results_table("PPO experts", expert_run.seeds, expert_run.summary))
 
     print(f"[2/4] {flags.num_demos} demonstrations from expert seed {best}")
@@ -84,11 +86,10 @@ def main(flags: QuickstartFlags) -> dict:
     print(f"      saved {demo_path}: mean return {meta['mean_return']:.1f}")
 
     print(f"[3/4] BC on {flags.bc_seeds} seeds in one program")
-    bc_algo = bc.make(bc.BCConfig(), env, env_params)
+    bc_algo = bc.make(bc.BCConfig(epochs=flags.bc_epochs), env, env_params)
     bc_run = runner.run(
         bc_algo, env, env_params,
-        runner.RunSettings(seeds=tuple(range(flags.bc_seeds)), num_updates=flags.bc_epochs,
-                           num_chunks=10, progress=flags.progress),
+        runner.RunSettings(seeds=flags.bc_seeds, num_chunks=10, progress=flags.progress),
         data=demos.demo_transitions(trajs), env_id=ENV_ID, reference_returns=reference,
         out_dir=flags.out / "bc")
     summaries = {"expert": expert_run.summary, "bc": bc_run.summary}
@@ -98,9 +99,7 @@ def main(flags: QuickstartFlags) -> dict:
         airl_algo = airl.make(airl_config, env, env_params)
         airl_run = runner.run(
             airl_algo, env, env_params,
-            runner.RunSettings(seeds=tuple(range(flags.airl_seeds)),
-                               num_updates=airl_config.ppo.num_updates, num_chunks=10,
-                               progress=flags.progress),
+            runner.RunSettings(seeds=flags.airl_seeds, num_chunks=10, progress=flags.progress),
             data=demos.demo_transitions(trajs), env_id=ENV_ID, reference_returns=reference,
             out_dir=flags.out / "airl")
         reward_path = airl.save_reward(flags.out / "airl" / "reward.msgpack", airl_config, ENV_ID,

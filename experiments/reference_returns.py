@@ -66,7 +66,7 @@ def derive(env_id: str, which: str, n_episodes: int, key: jax.Array) -> Estimate
     from envs.diagnostics import DIAGNOSTIC_ENVS
     from envs.diagnostics.experts import (CLOSED_FORM_RETURNS, expert_policy,
                                           optimal_return, tabular_expert_actions)
-    from jaxrl_align.evaluation import exact_expected_return
+    from jaxrl_align.tabular import exact_expected_return
 
     env, params = envs.make(env_id)
     if which == "expert" and env_id not in DIAGNOSTIC_ENVS:

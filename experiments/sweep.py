@@ -5,10 +5,11 @@
     python -m experiments.sweep ppo --seeds 4 --grid lr=3e-4,1e-3 ent-coef=0,0.01
     python -m experiments.sweep bc --demos demos.npz --random lr=1e-5:1e-1:log --samples 16
 
-Each algorithm's sweepable hyperparameters are its `SWEEPABLE` tuple (bc: lr, ent_weight,
-l2_weight; ppo: lr, gamma, gae_lambda, clip_eps, ent_coef, vf_coef; gail/airl: those of ppo
-plus disc_lr; mce_irl/maxent_irl: lr, ...). They are traced values in the algorithm state, so
-the grid is one more array axis and a new grid never recompiles. Every run flag of
+A hyperparameter is named by its dotted path in the algorithm's config (bc: lr, ent_weight,
+l2_weight; ppo: lr, gamma, gae_lambda, clip_eps, ent_coef, vf_coef; gail/airl: disc_lr and
+ppo.lr, ppo.gamma, ...; preferences: model.lr, model.weight_decay, ppo.*; mce_irl: lr, discount,
+...; `jaxrl_align.hparams.paths(config)` lists them). They are traced values in the algorithm
+state, so the grid is one more array axis and a new grid never recompiles. Every run flag of
 `experiments.train` works here too (--slice-size, --resume, ...).
 
 Prints a table of the configurations ranked by the IQM of the normalised score across seeds
@@ -35,7 +36,8 @@ from experiments.common import UsageError, exit_on_usage_error, reference_return
 @dataclass(frozen=True)
 class SweepSpec:
     grid: tuple[str, ...] = ()
-    """grid values per hyperparameter, NAME=V1,V2,... (dashes or underscores in NAME)"""
+    """grid values per hyperparameter, NAME=V1,V2,... (NAME a dotted path such as ppo.ent-coef;
+    dashes or underscores)"""
     random: tuple[str, ...] = ()
     """random search ranges, NAME=LOW:HIGH[:log]; --samples configurations are drawn"""
     samples: int = 8
@@ -45,7 +47,7 @@ class SweepSpec:
 
 
 def parse_spec(spec: SweepSpec):
-    from jaxrl_align.sweep import Sweep
+    from jaxrl_align.runtime.sweep import Sweep
 
     def split(item, flag):
         if "=" not in item:
@@ -88,8 +90,9 @@ COMMANDS = {name: _with_sweep(cls) for name, cls in train.COMMANDS.items()}
 
 
 def main(command):
-    from jaxrl_align import outputs
-    from jaxrl_align import sweep as sweeps
+    from jaxrl_align.hparams import paths
+    from jaxrl_align.runtime import outputs
+    from jaxrl_align.runtime import sweep as sweeps
 
     try:
         sweep = parse_spec(command.sweep)
@@ -99,26 +102,18 @@ def main(command):
                                        if v is type(command)][0]](**base)
         algo, *_ = train.prepare(base_command)
         # Validate the names now, before anything compiles.
-        import importlib
-
-        module = importlib.import_module(type(algo.config).__module__)
-        sweepable = set(getattr(module, "SWEEPABLE", ()))
-        if algo.name in ("gail", "airl"):
-            from jaxrl_align.algorithms import adversarial, ppo
-
-            sweepable = set(adversarial.SWEEPABLE) | set(ppo.SWEEPABLE)
-        unknown = [n for n in sweep.names if n not in sweepable]
+        unknown = [n for n in sweep.names if n not in paths(algo.config)]
         if unknown:
             raise UsageError(f"sweep: {unknown} cannot be swept for {algo.name}; "
-                             f"sweepable: {sorted(sweepable)}")
+                             f"sweepable: {paths(algo.config)}")
     except ValueError as e:
         exit_on_usage_error(e)
     result = train.main(base_command, sweep=sweep)
     if result is None:  # not process 0
         return None
-    env_id = command.run.env
+    env_id = command.process.env
     rows = sweeps.rank(result, reference_returns_or_none(env_id))
-    out = command.run.out or Path("runs") / f"{algo.name}-{env_id.replace('/', '_')}"
+    out = command.process.out or Path("runs") / f"{algo.name}-{env_id.replace('/', '_')}"
     table = sweeps.format_table(rows)
     print(f"\n{algo.name} on {env_id}: {len(rows)} configurations × "
           f"{command.run.seeds} seeds, ranked by IQM")

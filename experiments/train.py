@@ -11,7 +11,8 @@
 
 Writes config.json, results.json, metrics.jsonl and learning_curve.png to --out (AIRL also
 writes its transferable reward g: reward.msgpack + reward.json; preferences with
---save-comparisons writes the best seed's labelled pairs: comparisons.npz).
+--save-comparisons writes the best seed's labelled pairs: comparisons.npz). The run flags
+(--seeds, --num-chunks, --resume, ...) are `jaxrl_align.runtime.runner.RunSettings`.
 """
 from __future__ import annotations
 
@@ -20,47 +21,64 @@ if __name__ == "__main__":  # jax.distributed must start before gymnax (imported
 
     init_distributed_from_argv()
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import jax
 import tyro
 
-from experiments.common import (RunFlags, UsageError, check_flags, exit_on_usage_error,
-                                init_distributed, make_env, reference_returns_or_none,
-                                results_table, run_settings, setup_jax)
-from jaxrl_align.algorithms import airl, bc, gail, maxent_irl, mce_irl, ppo
-from jaxrl_align.algorithms import preference_comparisons
+from experiments.common import (ProcessFlags, UsageError, check_process_flags,
+                                exit_on_usage_error, flag_error, init_distributed, make_env,
+                                reference_returns_or_none, results_table, setup_jax)
+from jaxrl_align.algorithms import bc, preference_comparisons
+from jaxrl_align.algorithms.adversarial import airl, gail
+from jaxrl_align.algorithms.irl import maxent_irl, mce_irl, occupancy_matching
+from jaxrl_align.rl import ppo
+from jaxrl_align.runtime.runner import RunSettings
 
-Flags = tyro.conf.OmitArgPrefixes[RunFlags]
+Run = tyro.conf.OmitArgPrefixes[RunSettings]
+Process = tyro.conf.OmitArgPrefixes[ProcessFlags]
 
 
 @dataclass(frozen=True)
 class PPOCommand:
     """PPO on the environment's reward (how experts are made)."""
 
-    run: Flags = field(default_factory=RunFlags)
+    run: Run = field(default_factory=RunSettings)
+    process: Process = field(default_factory=ProcessFlags)
     ppo: ppo.PPOConfig = field(default_factory=ppo.PPOConfig)
 
     def build(self, env, env_params):
-        return ppo.make(self.ppo, env, env_params), self.ppo.num_updates
+        return ppo.make(self.ppo, env, env_params)
+
+
+def load_transitions(path: Path, env, env_params, env_id: str):
+    """A demonstrations file as flat transitions, checked against the environment."""
+    from jaxrl_align.data import demonstrations
+
+    trajs, _ = demonstrations.load_demos(path, env=env, env_params=env_params, env_id=env_id)
+    return demonstrations.demo_transitions(trajs)
 
 
 @dataclass(frozen=True)
 class BCCommand:
-    """Behavioural cloning from a demonstrations file (.npz, see jaxrl_align.demos)."""
+    """Behavioural cloning from a demonstrations file (.npz, see jaxrl_align.data.demonstrations)."""
 
     demos: Path
-    """demonstrations file written by `jaxrl_align.demos.save_demos` (e.g. by the quickstart)"""
-    epochs: int = 40
-    """passes over the demonstrations (each pass is N // batch_size gradient steps)"""
-    run: Flags = field(default_factory=RunFlags)
+    """demonstrations file written by `save_demos` (e.g. by the quickstart)"""
+    run: Run = field(default_factory=RunSettings)
+    process: Process = field(default_factory=ProcessFlags)
     bc: bc.BCConfig = field(default_factory=bc.BCConfig)
 
     def build(self, env, env_params):
-        if self.epochs <= 0:
-            raise UsageError(f"--epochs: expected a positive integer, got {self.epochs}")
-        return bc.make(self.bc, env, env_params), self.epochs
+        return bc.make(self.bc, env, env_params)
+
+    def load_data(self, env, env_params):
+        data = load_transitions(self.demos, env, env_params, self.process.env)
+        if len(data) < self.bc.batch_size:
+            raise UsageError(f"{self.demos}: {len(data)} transitions, fewer than "
+                             f"--bc.batch-size={self.bc.batch_size}")
+        return data
 
 
 @dataclass(frozen=True)
@@ -68,12 +86,16 @@ class GAILCommand:
     """GAIL from a demonstrations file; the generator is PPO (--gail.ppo.*)."""
 
     demos: Path
-    """demonstrations file written by `jaxrl_align.demos.save_demos`"""
-    run: Flags = field(default_factory=RunFlags)
+    """demonstrations file written by `save_demos`"""
+    run: Run = field(default_factory=RunSettings)
+    process: Process = field(default_factory=ProcessFlags)
     gail: gail.GAILConfig = field(default_factory=gail.GAILConfig)
 
     def build(self, env, env_params):
-        return gail.make(self.gail, env, env_params), self.gail.ppo.num_updates
+        return gail.make(self.gail, env, env_params)
+
+    def load_data(self, env, env_params):
+        return load_transitions(self.demos, env, env_params, self.process.env)
 
 
 @dataclass(frozen=True)
@@ -81,39 +103,20 @@ class AIRLCommand:
     """AIRL from a demonstrations file; exports the learned reward g (shaping stripped)."""
 
     demos: Path
-    """demonstrations file written by `jaxrl_align.demos.save_demos`"""
-    run: Flags = field(default_factory=RunFlags)
+    """demonstrations file written by `save_demos`"""
+    run: Run = field(default_factory=RunSettings)
+    process: Process = field(default_factory=ProcessFlags)
     airl: airl.AIRLConfig = field(default_factory=airl.AIRLConfig)
 
     def build(self, env, env_params):
-        return airl.make(self.airl, env, env_params), self.airl.ppo.num_updates
+        return airl.make(self.airl, env, env_params)
 
+    def load_data(self, env, env_params):
+        return load_transitions(self.demos, env, env_params, self.process.env)
 
-def tabular_irl_data(command, env, env_params, discount: float) -> mce_irl.TabularIRLData:
-    """The demonstrations of a tabular IRL command: a demonstrations file, or the env's own
-    soft-optimal expert (its exact occupancy, or --expert-episodes sampled episodes)."""
-    from jaxrl_align import demos as demos_io
-    from jaxrl_align import tabular
-
-    n_states = env_params.transition.shape[0]
-    if command.demos_file is not None:
-        trajs, _ = demos_io.load_demos(command.demos_file, env=env, env_params=env_params,
-                                       env_id=command.run.env)
-        visits = tabular.visits_from_trajectories(trajs, n_states, discount,
-                                                  env_params.observation_matrix)
-        return mce_irl.TabularIRLData(env_params, visits)
-    if command.expert_episodes < 0:
-        raise UsageError(f"--expert-episodes: expected 0 (exact occupancy) or a positive "
-                         f"number of episodes, got {command.expert_episodes}")
-    expert = tabular.soft_value_iteration(env_params, env_params.reward, discount).policy
-    if command.expert_episodes == 0:
-        visits = tabular.visits_from_occupancy(
-            tabular.occupancy_measures(env_params, expert, discount), discount)
-    else:
-        trajs = tabular.sample_trajectories(jax.random.PRNGKey(command.run.first_seed),
-                                            env_params, expert, command.expert_episodes)
-        visits = tabular.visits_from_trajectories(trajs, n_states, discount)
-    return mce_irl.TabularIRLData(env_params, visits)
+    def after(self, result, out: Path) -> None:
+        best = result.run_state(result.best_run())
+        airl.save_reward(out / "reward.msgpack", self.airl, self.process.env, best.disc_vars)
 
 
 def require_tabular(env, env_id: str) -> None:
@@ -125,41 +128,60 @@ def require_tabular(env, env_id: str) -> None:
 
 
 @dataclass(frozen=True)
-class MCEIRLCommand:
-    """MCE IRL on a tabular env, from its soft-optimal expert or a demonstrations file."""
+class TabularIRLCommand:
+    """What MCE IRL and MaxEnt IRL commands share: their demonstrations."""
 
     demos_file: Path | None = None
-    """demonstrations (.npz, see jaxrl_align.demos); default: the env's soft-optimal expert"""
+    """demonstrations (.npz, see jaxrl_align.data.demonstrations); default: the env's
+    soft-optimal expert"""
     expert_episodes: int = 0
     """without --demos-file: 0 fits the expert's exact occupancy, N > 0 N sampled episodes"""
-    run: Flags = field(default_factory=RunFlags)
-    mce_irl: mce_irl.MCEIRLConfig = field(default_factory=mce_irl.MCEIRLConfig)
 
-    def build(self, env, env_params):
-        require_tabular(env, self.run.env)
-        return mce_irl.make(self.mce_irl, env, env_params), self.mce_irl.max_iter
+    def tabular_data(self, env, env_params, discount):
+        from jaxrl_align.data import demonstrations
 
-    def tabular_data(self, env, env_params):
-        return tabular_irl_data(self, env, env_params, self.mce_irl.discount)
+        trajs = None
+        if self.demos_file is not None:
+            trajs, _ = demonstrations.load_demos(self.demos_file, env=env, env_params=env_params,
+                                                 env_id=self.process.env)
+        if self.expert_episodes < 0:
+            raise UsageError(f"--expert-episodes: expected 0 (exact occupancy) or a positive "
+                             f"number of episodes, got {self.expert_episodes}")
+        return occupancy_matching.expert_data(
+            env_params, discount, self.expert_episodes,
+            jax.random.PRNGKey(self.run.first_seed), trajectories=trajs)
 
 
 @dataclass(frozen=True)
-class MaxEntIRLCommand:
+class MCEIRLCommand(TabularIRLCommand):
+    """MCE IRL on a tabular env, from its soft-optimal expert or a demonstrations file."""
+
+    run: Run = field(default_factory=RunSettings)
+    process: Process = field(default_factory=ProcessFlags)
+    mce_irl: mce_irl.MCEIRLConfig = field(default_factory=mce_irl.MCEIRLConfig)
+
+    def build(self, env, env_params):
+        require_tabular(env, self.process.env)
+        return mce_irl.make(self.mce_irl, env, env_params)
+
+    def load_data(self, env, env_params):
+        return self.tabular_data(env, env_params, self.mce_irl.discount)
+
+
+@dataclass(frozen=True)
+class MaxEntIRLCommand(TabularIRLCommand):
     """Non-causal MaxEnt IRL (Ziebart 2008) on a tabular env, the contrast to mce_irl."""
 
-    demos_file: Path | None = None
-    """demonstrations (.npz, see jaxrl_align.demos); default: the env's soft-optimal expert"""
-    expert_episodes: int = 0
-    """without --demos-file: 0 fits the expert's exact occupancy, N > 0 N sampled episodes"""
-    run: Flags = field(default_factory=RunFlags)
+    run: Run = field(default_factory=RunSettings)
+    process: Process = field(default_factory=ProcessFlags)
     maxent_irl: maxent_irl.MaxEntIRLConfig = field(default_factory=maxent_irl.MaxEntIRLConfig)
 
     def build(self, env, env_params):
-        require_tabular(env, self.run.env)
-        return maxent_irl.make(self.maxent_irl, env, env_params), self.maxent_irl.max_iter
+        require_tabular(env, self.process.env)
+        return maxent_irl.make(self.maxent_irl, env, env_params)
 
-    def tabular_data(self, env, env_params):
-        return tabular_irl_data(self, env, env_params, 1.0)
+    def load_data(self, env, env_params):
+        return self.tabular_data(env, env_params, 1.0)
 
 
 @dataclass(frozen=True)
@@ -168,11 +190,12 @@ class PreferencesCommand:
     (or, with --dataset, from a saved file of labelled fragment pairs), and PPO trained on it."""
 
     dataset: Path | None = None
-    """offline mode: labelled pairs (.npz, see jaxrl_align.preference_data); default: online,
-    synthetic preferences from the true reward"""
+    """offline mode: labelled pairs (.npz, see jaxrl_align.data.preference_dataset); default:
+    online, synthetic preferences from the true reward"""
     save_comparisons: bool = False
     """online mode: write the best seed's labelled pairs to <out>/comparisons.npz"""
-    run: Flags = field(default_factory=RunFlags)
+    run: Run = field(default_factory=RunSettings)
+    process: Process = field(default_factory=ProcessFlags)
     preferences: preference_comparisons.PreferenceComparisonsConfig = field(
         default_factory=preference_comparisons.PreferenceComparisonsConfig)
 
@@ -181,16 +204,29 @@ class PreferencesCommand:
             raise UsageError("--save-comparisons: only online runs query comparisons "
                              "(drop --dataset)")
         make = preference_comparisons.make_offline if self.dataset else preference_comparisons.make
-        return make(self.preferences, env, env_params), self.preferences.ppo.num_updates
+        return make(self.preferences, env, env_params)
 
     def load_data(self, env, env_params):
         if self.dataset is None:
             return None
-        from jaxrl_align.preference_data import load_preferences
+        from jaxrl_align.data.preference_dataset import load_preferences
 
         data, _ = load_preferences(self.dataset, env=env, env_params=env_params,
-                                   env_id=self.run.env)
+                                   env_id=self.process.env)
         return data
+
+    def after(self, result, out: Path) -> None:
+        if not self.save_comparisons:
+            return
+        from jaxrl_align.data import preference_dataset
+        from jaxrl_align.hparams import config_to_dict
+
+        best = result.best_run()
+        preference_dataset.save_preferences(
+            out / "comparisons.npz",
+            preference_dataset.dataset_from_buffer(result.run_state(best).buffer),
+            env_id=self.process.env, source=f"synthetic preferences, seed {result.seeds[best]}",
+            extra_metadata={"gatherer": config_to_dict(self.preferences.gatherer)})
 
 
 COMMANDS = {"ppo": PPOCommand, "bc": BCCommand, "gail": GAILCommand, "airl": AIRLCommand,
@@ -199,67 +235,49 @@ COMMANDS = {"ppo": PPOCommand, "bc": BCCommand, "gail": GAILCommand, "airl": AIR
 
 
 def prepare(command):
-    """Everything that can fail on bad input, before any compilation or output."""
-    from jaxrl_align import demos as demos_io
-    flags = command.run
-    check_flags(flags)
-    env, env_params = make_env(flags.env)
-    algo, num_updates = command.build(env, env_params)
-    data = None
-    if hasattr(command, "tabular_data"):
-        data = command.tabular_data(env, env_params)
-    elif hasattr(command, "load_data"):
-        data = command.load_data(env, env_params)
-    elif hasattr(command, "demos"):
-        trajs, _ = demos_io.load_demos(command.demos, env=env, env_params=env_params,
-                                       env_id=flags.env)
-        data = demos_io.demo_transitions(trajs)
-        batch_size = getattr(algo.config, "batch_size", 1)
-        if len(data) < batch_size:
-            raise UsageError(f"{command.demos}: {len(data)} transitions, fewer than "
-                             f"batch_size={batch_size}")
-    settings = run_settings(flags, num_updates)
-    out = flags.out or Path("runs") / f"{algo.name}-{flags.env.replace('/', '_')}"
+    """Everything that can fail on bad input, before any compilation or output:
+    (algorithm, env, env_params, data, settings, output folder)."""
+    try:
+        command.run.validate()
+    except ValueError as e:
+        raise flag_error(e) from None
+    check_process_flags(command.process)
+    env, env_params = make_env(command.process.env)
+    algo = command.build(env, env_params)
+    data = command.load_data(env, env_params) if hasattr(command, "load_data") else None
+    from jaxrl_align.runtime.runner import num_updates_of
+
+    settings = replace(command.run, num_updates=num_updates_of(command.run, algo))
+    out = command.process.out or Path("runs") / f"{algo.name}-{command.process.env.replace('/', '_')}"
     return algo, env, env_params, data, settings, out
 
 
 def main(command, sweep=None):
-    """Train `command`; with `sweep` (a `jaxrl_align.sweep.Sweep`) every configuration × seed.
-    Returns the RunResult (None in processes other than 0 of a multi-process run)."""
-    from jaxrl_align import runner
+    """Train `command`; with `sweep` (a `jaxrl_align.runtime.sweep.Sweep`) every configuration ×
+    seed. Returns the RunResult (None in processes other than 0 of a multi-process run)."""
+    from jaxrl_align.runtime import runner
+    from jaxrl_align.runtime.checkpoints import ResumeError
 
-    init_distributed(command.run)
+    init_distributed(command.process)
     try:
         algo, env, env_params, data, settings, out = prepare(command)
-    except ValueError as e:  # UsageError, DemonstrationError, unknown env id
+    except ValueError as e:  # UsageError, DataFileError, bad settings
         exit_on_usage_error(e)
-    setup_jax(command.run)
-    from jaxrl_align.checkpoints import ResumeError
-
+    setup_jax(command.process)
     try:
-        result = runner.run(algo, env, env_params, settings, data, env_id=command.run.env,
-                            reference_returns=reference_returns_or_none(command.run.env),
+        result = runner.run(algo, env, env_params, settings, data, env_id=command.process.env,
+                            reference_returns=reference_returns_or_none(command.process.env),
                             out_dir=out, extra_config={"command": type(command).__name__},
                             sweep=sweep)
     except ResumeError as e:
         exit_on_usage_error(e)
     if jax.process_index() != 0:
         return None
-    if isinstance(command, AIRLCommand):
-        best = int(result.final_returns.mean(axis=1).argmax())
-        disc_vars = jax.tree.map(lambda x: x[best], result.state.disc_vars)
-        airl.save_reward(out / "reward.msgpack", command.airl, command.run.env, disc_vars)
-    if isinstance(command, PreferencesCommand) and command.save_comparisons:
-        from jaxrl_align import preference_data
-
-        best = int(result.final_returns.mean(axis=1).argmax())
-        buffer = jax.tree.map(lambda x: x[best], result.state.buffer)
-        preference_data.save_preferences(
-            out / "comparisons.npz", preference_data.dataset_from_buffer(buffer),
-            env_id=command.run.env, source=f"synthetic preferences, seed {result.seeds[best]}",
-            extra_metadata={"gatherer": vars(command.preferences.gatherer)})
+    if hasattr(command, "after"):
+        command.after(result, out)
     if sweep is None:
-        print(results_table(f"{algo.name} on {command.run.env}", result.seeds, result.summary))
+        print(results_table(f"{algo.name} on {command.process.env}", result.seeds,
+                            result.summary))
     print(f"compile {result.compile_s:.1f}s, run {result.run_s:.1f}s; wrote {out}/")
     return result
 

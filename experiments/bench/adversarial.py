@@ -21,8 +21,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments.bench.throughput import finish_report, machine_info
-from experiments.controller_demos import cartpole_controller
+from envs.controllers import cartpole_controller
+from experiments.bench.harness import finish_report, machine_info
 
 ENV_ID = "seals/CartPole-v0"
 ALGORITHMS = ("gail", "airl")
@@ -30,9 +30,10 @@ SEED_COUNTS = (1, 16)
 
 
 def _gail_config():
-    from jaxrl_align.algorithms import gail, ppo
+    from jaxrl_align.algorithms.adversarial import gail
+    from jaxrl_align.rl import ppo
 
-    # 600k generator steps: 7 of 8 seeds reach the expert (README, Learning results).
+    # 600k generator steps: 7 of 8 seeds reach the expert (docs/algorithms/adversarial.md).
     return gail.GAILConfig(ppo=ppo.PPOConfig(total_timesteps=600_000))
 
 
@@ -50,7 +51,7 @@ class BenchFlags:
 
 
 def make_algorithm(name: str, timesteps: int | None, env, env_params):
-    from jaxrl_align.algorithms import airl, gail
+    from jaxrl_align.algorithms.adversarial import airl, gail
 
     module, config = {"gail": (gail, _gail_config()), "airl": (airl, airl.AIRLConfig())}[name]
     if timesteps is not None:
@@ -60,11 +61,11 @@ def make_algorithm(name: str, timesteps: int | None, env, env_params):
 
 def bench_row(name: str, num_seeds: int, flags: BenchFlags, env, env_params, demos) -> dict:
     import envs
-    from jaxrl_align import runner
+    from jaxrl_align.runtime import runner
 
     timesteps = 3 * 16 * 128 if flags.quick else flags.timesteps
     algo, num_updates = make_algorithm(name, timesteps, env, env_params)
-    settings = runner.RunSettings(seeds=tuple(range(num_seeds)), num_updates=num_updates,
+    settings = runner.RunSettings(seeds=num_seeds, num_updates=num_updates,
                                   num_chunks=4, eval_episodes=5, final_eval_episodes=20,
                                   progress=False)
     result = runner.run(algo, env, env_params, settings, demos,
@@ -95,7 +96,8 @@ def format_table(rows: list[dict]) -> str:
 
 def main(flags: BenchFlags) -> dict:
     import envs
-    from jaxrl_align import outputs, rollout
+    from jaxrl_align.data import rollout
+    from jaxrl_align.runtime import outputs
     from jaxrl_align.types import flatten_trajectories
 
     if flags.timesteps is not None and flags.timesteps <= 0:

@@ -21,7 +21,7 @@ thread per device, so only the sharded row uses the second core.
 "MLP-256" is a reward net with one hidden layer of 256 ReLU units; one row also times two such
 layers. The observations of `seals/CliffWorld{W}x{H}-v0` and of these random MDPs are one-hot,
 so the first layer of a 100x20 net is 2000 x 256; its product with the identity is skipped
-(`networks.MLP(identity_input=True)`, the first layer's output is its kernel).
+(`nn.mlp.MLP(identity_input=True)`, the first layer's output is its kernel).
 
 Targets (issue 5, on a 2-core CPU): one iteration with an MLP-256 reward on CliffWorld 7x4,
 horizon 40, in at most 0.1 ms (imitation's PyTorch MCE IRL takes 4.1 to 4.6 ms there); and 256
@@ -47,8 +47,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments.bench.throughput import (finish_report, machine_info, measurement,
-                                         time_program)
+from experiments.bench.harness import finish_report, machine_info, measurement, time_program
 
 IMITATION_MS_PER_ITERATION = (4.1, 4.6)  # PyTorch imitation, CliffWorld 7x4, H 40, MLP-256
 TARGET_S_PER_ITERATION = 1e-4
@@ -102,7 +101,7 @@ def problem(case: Case):
     import envs
     from envs.cliff_world import cliff_world_params
     from jaxrl_align import tabular
-    from jaxrl_align.algorithms import mce_irl
+    from jaxrl_align.algorithms.irl import mce_irl
 
     if case.width is None:
         keys = jax.random.split(jax.random.PRNGKey(0), case.num_mdps)
@@ -127,14 +126,16 @@ def problem(case: Case):
 
 
 def shard_over_devices(run, states, data):
-    """`run` on each device's share of the MDPs (`shard_map` over a 1-D mesh of every device,
-    as the runner shards its runs), with the inputs placed there once."""
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    """`run` on each device's share of the MDPs, sharded as the runner shards its runs
+    (`runtime.sharding`), with the inputs placed there once."""
+    from jax.sharding import PartitionSpec as P
 
-    mesh = Mesh(np.array(jax.devices()), ("mdps",))
-    sharded = jax.shard_map(run, mesh=mesh, in_specs=(P("mdps"), P("mdps")),
-                            out_specs=P("mdps"), check_vma=False)
-    place = lambda tree: jax.device_put(tree, NamedSharding(mesh, P("mdps")))
+    from jaxrl_align.runtime import sharding
+
+    mesh = sharding.runs_mesh()
+    split, _ = sharding.shardings(mesh)
+    sharded = sharding.per_device(run, mesh, P(sharding.AXIS), P(sharding.AXIS))
+    place = lambda tree: jax.device_put(tree, split)
     return sharded, place(states), place(data)
 
 
@@ -202,7 +203,7 @@ def format_table(rows: dict) -> str:
 
 
 def main(flags: BenchFlags) -> dict:
-    from jaxrl_align import outputs
+    from jaxrl_align.runtime import outputs
 
     if flags.repeats < 1:
         raise ValueError(f"--repeats: expected a positive integer, got {flags.repeats}")

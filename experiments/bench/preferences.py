@@ -12,10 +12,9 @@ Prints a table and writes JSON atomically (`--out`).
 """
 from __future__ import annotations
 
-import json
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,7 +31,7 @@ class BenchFlags:
     """where the JSON is written (atomically)"""
     preset: str | None = None
     """configuration: cartpole (the library's defaults, tuned on seals/CartPole-v0) or pendulum
-    (preference_comparisons.PENDULUM); None: pendulum for Pendulum-v1, cartpole otherwise"""
+    (experiments.configs.PREFERENCES_PENDULUM); None: pendulum for Pendulum-v1, cartpole otherwise"""
     total_timesteps: int | None = None
     """PPO's total_timesteps per seed; None: the preset's (cartpole: 796,672, which makes 997,888
     agent steps with the queries; pendulum: 200,000, 250,368 agent steps)"""
@@ -50,13 +49,11 @@ def preset_config(flags: BenchFlags):
     """The preset's PreferenceComparisonsConfig with the flags' overrides."""
     import dataclasses
 
-    from jaxrl_align.algorithms import ppo
+    from experiments.configs import PREFERENCES_PENDULUM
     from jaxrl_align.algorithms import preference_comparisons as pc
 
     name = flags.preset or ("pendulum" if flags.env == "Pendulum-v1" else "cartpole")
-    presets = {"cartpole": pc.PreferenceComparisonsConfig(
-                   ppo=ppo.PPOConfig(total_timesteps=796_672)),
-               "pendulum": pc.PENDULUM}
+    presets = {"cartpole": pc.PreferenceComparisonsConfig(), "pendulum": PREFERENCES_PENDULUM}
     if name not in presets:
         raise SystemExit(f"--preset: expected one of {sorted(presets)}, got {name!r}")
     config = presets[name]
@@ -71,8 +68,8 @@ def preset_config(flags: BenchFlags):
 
 def measure(flags: BenchFlags, num_seeds: int, config) -> dict:
     import envs
-    from jaxrl_align import runner
     from jaxrl_align.algorithms import preference_comparisons as pc
+    from jaxrl_align.runtime import runner
 
     env, params = envs.make(flags.env)
     try:
@@ -80,13 +77,12 @@ def measure(flags: BenchFlags, num_seeds: int, config) -> dict:
     except ValueError:
         reference = None
     algo = pc.make(config, env, params)
-    settings = runner.RunSettings(seeds=tuple(range(num_seeds)), num_updates=config.ppo.num_updates,
-                                  num_chunks=4, eval_episodes=5, final_eval_episodes=20,
+    settings = runner.RunSettings(seeds=num_seeds, num_chunks=4, eval_episodes=5, final_eval_episodes=20,
                                   progress=False)
     t0 = time.perf_counter()
     result = runner.run(algo, env, params, settings, None, reference_returns=reference)
     wall = time.perf_counter() - t0
-    steps = result.env_steps + pc.init_env_steps(config)
+    steps = result.env_steps  # init's rollout and the query rollouts included
     returns = result.summary["return_mean"]
     scores = result.summary.get("normalized_score")
     return {
@@ -115,10 +111,11 @@ def table(rows: list[dict]) -> str:
 def main(flags: BenchFlags) -> dict:
     import jax
 
-    from jaxrl_align import outputs
+    from jaxrl_align.hparams import config_to_dict
+    from jaxrl_align.runtime import outputs
 
     if flags.compile_cache:
-        from jaxrl_align import compilation_cache
+        from jaxrl_align.platform import compilation_cache
 
         compilation_cache.enable()
     preset, config = preset_config(flags)
@@ -129,7 +126,7 @@ def main(flags: BenchFlags) -> dict:
         "benchmark": "preferences", "env": flags.env, "preset": preset, "created": datetime.now(timezone.utc).isoformat(),
         "backend": jax.default_backend(), "devices": jax.device_count(),
         "machine": platform.processor() or platform.machine(), "quick": flags.quick,
-        "config": json.loads(json.dumps(config, default=lambda o: getattr(o, "__dict__", str(o)))),
+        "config": config_to_dict(config),
         "rows": rows, "versions": outputs.package_versions(),
     }
     print(f"preference comparisons on {flags.env}: {rows[0]['agent_env_steps_per_seed']} agent "

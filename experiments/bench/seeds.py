@@ -37,24 +37,14 @@ class SeedsBench:
 
 
 def make_demos(path: Path) -> Path:
-    import jax
-    import jax.numpy as jnp
+    from experiments.controller_demos import save_controller_demos
 
-    import envs
-    from jaxrl_align import demos, rollout
-
-    def controller(key, obs):
-        x, x_dot, theta, theta_dot = obs
-        return (theta + 0.3 * theta_dot + 0.05 * x + 0.2 * x_dot > 0).astype(jnp.int32)
-
-    env, params = envs.make("seals/CartPole-v0")
-    trajs = rollout.collect_episodes(env, params, controller, jax.random.PRNGKey(0), 10, 500)
-    return demos.save_demos(path, trajs, env_id="seals/CartPole-v0", source="controller")
+    return save_controller_demos(path, "seals/CartPole-v0", 10)
 
 
 def measure(flags: SeedsBench, n: int, demo_file: Path, out_dir: Path) -> dict:
     cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "experiments.train", "bc",
-           "--demos", str(demo_file), "--seeds", str(n), "--epochs", str(flags.epochs),
+           "--demos", str(demo_file), "--seeds", str(n), "--bc.epochs", str(flags.epochs),
            "--num-chunks", str(flags.num_chunks), "--eval-episodes", str(flags.eval_episodes),
            "--final-eval-episodes", str(flags.final_eval_episodes), "--no-progress",
            "--out", str(out_dir / f"bc-{n}")]

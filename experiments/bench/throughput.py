@@ -3,16 +3,14 @@
     python -m experiments.bench.throughput               # full run (a few minutes on a laptop CPU)
     python -m experiments.bench.throughput --quick       # smoke mode: tiny sizes, compile-bound
 
-Every measurement compiles its program ahead of time (`jax.jit(f).lower(...).compile()`, timed
-apart), runs it once untimed, then times the compiled executable `--repeats` times
-(`jax.block_until_ready` after each) and reports the best and the median. When one call is shorter
-than `Sizes.min_timed_s` (0.2 s), a timing chains several calls (each continuing from the last
-one's state) and divides. Throughput is computed from the best time; the median is in the JSON.
+Timing is `experiments.bench.harness.time_program` (compiled ahead of time, compile timed apart,
+the best of `--repeats` timings, each at least `Sizes.min_timed_s`). Throughput is computed from
+the best time; the median is in the JSON.
 
-1. `env`:     seals/CartPole-v0 under a uniformly random policy, a `lax.scan` of vmapped `env.step`
-              (auto-reset included) with 1, 64 and 4096 parallel environments.
+1. `env`:     seals/CartPole-v0 under a uniformly random policy, the library's `unroll` (vmapped
+              `env.step`, auto-reset included) with 1, 64 and 4096 parallel environments.
 2. `ppo`:     `lax.scan` of PPO's `update` with PureJaxRL's CartPole settings
-              (`ppo.PUREJAXRL_CARTPOLE`: 4 envs x 128 steps, 4 epochs x 4 minibatches, 64-64 tanh)
+              (`configs.PUREJAXRL_CARTPOLE`: 4 envs x 128 steps, 4 epochs x 4 minibatches, 64-64 tanh)
               for 1 seed, and for 16 seeds vmapped into one call.
 3. `bc`:      BC epochs (N // 32 gradient steps each) on ~5,000 transitions of a hand-written
               controller, for 1 seed and for 16 seeds in one call.
@@ -26,11 +24,8 @@ times are real compilations (unless the caller, e.g. the test suite, enabled it 
 from __future__ import annotations
 
 import json
-import math
 import os
-import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,10 +33,11 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+
+from experiments.bench.harness import finish_report, machine_info, measurement, time_program
 
 ENV_ID = "seals/CartPole-v0"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -97,79 +93,29 @@ QUICK = Sizes(env_counts=(1, 64, 4096), env_steps=(200, 50, 5), ppo_updates_1=1,
               min_timed_s=0.0)
 
 
-# -- timing ------------------------------------------------------------------------------------
-
-def time_program(fn: Callable, carry: Any, *consts: Any, repeats: int, min_time: float) -> dict:
-    """Compile `fn(carry, *consts) -> (carry, aux)` ahead of time, then time calls of the compiled
-    executable. Each call continues from the previous call's carry (a training run goes on);
-    `aux` (metrics) is kept as an output so that XLA cannot drop its computation."""
-    t0 = time.perf_counter()
-    lowered = jax.jit(fn).lower(carry, *consts)
-    t1 = time.perf_counter()
-    compiled = lowered.compile()
-    t2 = time.perf_counter()
-
-    call = lambda carry: compiled(carry, *consts)
-    t = time.perf_counter()  # warm-up: the first execution also allocates
-    carry, aux = call(carry)
-    jax.block_until_ready((carry, aux))
-    warmup_s = time.perf_counter() - t
-    calls = 1
-    if warmup_s < min_time:  # calibrate on a steady-state call
-        t = time.perf_counter()
-        carry, aux = call(carry)
-        jax.block_until_ready((carry, aux))
-        calls = max(1, math.ceil(min_time / max(time.perf_counter() - t, 1e-9)))
-
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(calls):
-            carry, aux = call(carry)
-        jax.block_until_ready((carry, aux))
-        times.append((time.perf_counter() - t) / calls)
-    return dict(trace_lower_s=t1 - t0, xla_compile_s=t2 - t1, compile_s=t2 - t0,
-                first_call_s=warmup_s, calls_per_timing=calls, run_s_all=times,
-                run_s=min(times), run_s_median=statistics.median(times))
-
-
-def measurement(name: str, sizes: str, timing: dict, work_per_call: float, seeds: int | None,
-                unit: str) -> dict:
-    """A row: throughput per seed and in total, from the best and from the median time."""
-    total = work_per_call / timing["run_s"]
-    total_median = work_per_call / timing["run_s_median"]
-    return dict(name=name, sizes=sizes, unit=unit, seeds=seeds, work_per_call=work_per_call,
-                throughput_total=total, throughput_total_median=total_median,
-                throughput_per_seed=total / seeds if seeds else None,
-                throughput_per_seed_median=total_median / seeds if seeds else None, **timing)
-
-
 # -- 1. environment steps ----------------------------------------------------------------------
 
 def env_program(env, env_params, num_envs: int, num_steps: int):
-    """(init(key) -> carry, run(carry) -> (carry, None)): `num_steps` steps of `num_envs`
-    environments under a uniformly random policy, auto-reset included."""
+    """(init(key) -> carry, run(carry) -> (carry, rewards)): `num_steps` steps of `num_envs`
+    environments under a uniformly random policy (`data.rollout.unroll`, auto-reset included),
+    keeping only each step's summed reward."""
+    from jaxrl_align.data import rollout
+
     num_actions = env.action_space(env_params).n
-    reset = jax.vmap(env.reset, in_axes=(0, None))
-    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
     def init(key):
         reset_key, key = jax.random.split(key)
-        obs, env_state = reset(jax.random.split(reset_key, num_envs), env_params)
-        return obs, env_state, key, jnp.zeros(())
+        obs, env_state = rollout.reset(env, env_params, reset_key, num_envs)
+        return obs, env_state, key
+
+    def act(key, obs):
+        return jax.random.randint(key, (num_envs,), 0, num_actions), ()
 
     def run(carry):
-        def body(carry, _):
-            obs, env_state, key, reward_sum = carry
-            key, act_key, step_key = jax.random.split(key, 3)
-            acts = jax.random.randint(act_key, (num_envs,), 0, num_actions)
-            obs, env_state, rews, _, _, _ = step(jax.random.split(step_key, num_envs), env_state,
-                                                 acts, env_params)
-            return (obs, env_state, key, reward_sum + jnp.sum(rews)), None
-
         # The observations stay in the carry (an output), so they are computed as a policy
         # that reads them would need them.
-        return jax.lax.scan(body, carry, None, length=num_steps)[0], None
+        return rollout.unroll(env, env_params, act, *carry, num_steps,
+                              record=lambda step, extras, info: jnp.sum(step.rews))
 
     return init, run
 
@@ -190,10 +136,11 @@ def bench_env(env, env_params, sizes: Sizes, repeats: int) -> dict[str, dict]:
 # -- 2. PPO ------------------------------------------------------------------------------------
 
 def bench_ppo(env, env_params, sizes: Sizes, repeats: int) -> dict[str, dict]:
-    from jaxrl_align.algorithms import ppo
+    from experiments.configs import PUREJAXRL_CARTPOLE
+    from jaxrl_align.rl import ppo
 
-    algo = ppo.make(ppo.PUREJAXRL_CARTPOLE, env, env_params)
-    steps = algo.env_steps_per_update
+    algo = ppo.make(PUREJAXRL_CARTPOLE, env, env_params)
+    steps = algo.config.steps_per_update
 
     def updates(num_updates):
         def run(state):
@@ -223,9 +170,9 @@ def bench_ppo(env, env_params, sizes: Sizes, repeats: int) -> dict[str, dict]:
 # -- 3. BC -------------------------------------------------------------------------------------
 
 def bench_bc(env, env_params, sizes: Sizes, repeats: int) -> dict[str, dict]:
-    from experiments.controller_demos import cartpole_controller
-    from jaxrl_align import rollout
+    from envs.controllers import cartpole_controller
     from jaxrl_align.algorithms import bc
+    from jaxrl_align.data import rollout
     from jaxrl_align.types import flatten_trajectories
 
     trajs = rollout.collect_episodes(env, env_params, cartpole_controller, jax.random.PRNGKey(0),
@@ -263,50 +210,12 @@ def bench_bc(env, env_params, sizes: Sizes, repeats: int) -> dict[str, dict]:
 
 # -- 4. start-up -------------------------------------------------------------------------------
 
-# What a user's training script does before its first results, run in a fresh interpreter:
-# imports, env, programs shaped like the runner's (init and a chunk of updates vmapped over seeds,
-# here 1 seed; a chunk is 1/20 of the default PPO run), then one chunk. It prints wall-clock
-# timestamps (time.time(), comparable across processes) as JSON.
-STARTUP_SCRIPT = r"""
-import time
-t_start = time.time()
-import json, sys
-import jax
-import envs
-from jaxrl_align import compilation_cache
-from jaxrl_align.algorithms import ppo
-t_imports = time.time()
-cache_dir = sys.argv[1]
-compilation_cache.enable(cache_dir)
-env, env_params = envs.make("seals/CartPole-v0")
-algo = ppo.make(ppo.PUREJAXRL_CARTPOLE, env, env_params)
-chunk = max(1, algo.config.num_updates // 20)
-keys = jax.random.PRNGKey(0)[None]
-t_env = time.time()
-
-def run_chunk(states):
-    one_seed = lambda s: jax.lax.scan(lambda s, _: algo.update(s, None), s, None, length=chunk)
-    return jax.vmap(one_seed)(states)
-
-init = jax.vmap(lambda key: algo.init(key, None))
-init_fn = jax.jit(init).lower(keys).compile()
-chunk_fn = jax.jit(run_chunk).lower(jax.eval_shape(init, keys)).compile()
-t_compiled = time.time()
-states, metrics = chunk_fn(init_fn(keys))
-jax.block_until_ready((states, metrics))
-t_done = time.time()
-print(json.dumps(dict(t_start=t_start, t_imports=t_imports, t_env=t_env, t_compiled=t_compiled,
-                      t_done=t_done, chunk_updates=chunk,
-                      env_steps=chunk * algo.env_steps_per_update)))
-"""
-
-
 def _count_files(folder: Path) -> int:
     return sum(len(files) for _, _, files in os.walk(folder)) if folder.exists() else 0
 
 
 class StartupProcess:
-    """One run of STARTUP_SCRIPT in a new interpreter, against `cache_dir`. Its output goes to
+    """One run of `experiments.bench.startup_probe` in a new interpreter, against `cache_dir`. Its output goes to
     files (a full pipe would stall the child and inflate its times)."""
 
     def __init__(self, cache_dir: Path, log_dir: Path):
@@ -318,7 +227,8 @@ class StartupProcess:
         self.stdout = tempfile.TemporaryFile("w+", dir=log_dir)
         self.stderr = tempfile.TemporaryFile("w+", dir=log_dir)
         self.t_launch = time.time()
-        self.proc = subprocess.Popen([sys.executable, "-c", STARTUP_SCRIPT, str(cache_dir)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "experiments.bench.startup_probe",
+                                      str(cache_dir)],
                                      cwd=REPO_ROOT, env=env, stdout=self.stdout,
                                      stderr=self.stderr, text=True)
 
@@ -410,51 +320,6 @@ def check_target(key: str, row: dict) -> tuple[str, bool | None]:
     return text, row[f"throughput_{which}"] >= value
 
 
-def finish_report(record: dict, out: Path, note: str = "") -> Path:
-    """The footer every bench script prints under its table (machine, load, note, wall time),
-    then the record written atomically to `out`."""
-    from jaxrl_align import outputs
-
-    m = record["machine"]
-    load = ", ".join(f"{x:.1f}" for x in m["load_average"] or [])
-    print(f"{m['jax_backend']} ({m['device_kind']}), {m['cpu_count']} CPUs, jax "
-          f"{m['jax_version']}, load average {load}; " + (f"{note}; " if note else "")
-          + f"{record['bench_wall_s']:.0f} s in all")
-    path = outputs.write_json(out, record)
-    print(f"wrote {path}")
-    return path
-
-
-def machine_info() -> dict:
-    model = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    device = jax.devices()[0]
-    return dict(
-        cpu_count=os.cpu_count(),
-        cpus_usable=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        cpu_model=model, platform=platform.platform(), python=platform.python_version(),
-        jax_backend=jax.default_backend(), device_kind=device.device_kind,
-        device_count=jax.device_count(), jax_version=jax.__version__,
-        jaxlib_version=getattr(jax.lib, "__version__", None) or _version("jaxlib"),
-        xla_flags=os.environ.get("XLA_FLAGS"),
-        load_average=list(os.getloadavg()) if hasattr(os, "getloadavg") else None)
-
-
-def _version(name: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def _fmt_rate(x: float | None) -> str:
     if x is None:
         return "-"
@@ -485,8 +350,10 @@ def format_table(rows: dict[str, dict]) -> str:
 
 def main(flags: BenchFlags) -> dict:
     import envs
-    from jaxrl_align import outputs
-    from jaxrl_align.algorithms import bc, ppo
+    from experiments.configs import PUREJAXRL_CARTPOLE
+    from jaxrl_align.algorithms import bc
+    from jaxrl_align.hparams import config_to_dict
+    from jaxrl_align.runtime import outputs
 
     if flags.repeats < 1:
         raise ValueError(f"--repeats: expected a positive integer, got {flags.repeats}")
@@ -516,7 +383,7 @@ def main(flags: BenchFlags) -> dict:
     record = dict(
         benchmark="throughput", env=ENV_ID, timestamp=started.isoformat(),
         quick=flags.quick, repeats=flags.repeats, sizes=asdict(sizes),
-        configs=dict(ppo=asdict(ppo.PUREJAXRL_CARTPOLE), bc=asdict(bc.BCConfig())),
+        configs=dict(ppo=config_to_dict(PUREJAXRL_CARTPOLE), bc=config_to_dict(bc.BCConfig())),
         machine=machine_info(), versions=outputs.package_versions(),
         persistent_cache_in_process=jax.config.jax_compilation_cache_dir,
         bench_wall_s=time.perf_counter() - t0,

@@ -43,13 +43,20 @@ class BCConfig:
     """hidden layer widths of the policy"""
     activation: str = static("tanh")
     """tanh or relu"""
+    epochs: int = static(40)
+    """passes over the demonstrations in a run (each `update` is one)"""
 
     def __post_init__(self):
         check_positive("batch_size", self.batch_size)
+        check_positive("epochs", self.epochs)
         check_widths("hidden", self.hidden)
         check_choice("activation", self.activation, ACTIVATIONS)
         if concrete(self.lr) and not self.lr >= 0:
             raise ValueError(f"lr: expected a learning rate >= 0, got {self.lr}")
+
+    @property
+    def num_updates(self) -> int:
+        return self.epochs
 
 
 @struct.dataclass

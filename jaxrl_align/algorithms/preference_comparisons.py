@@ -54,7 +54,6 @@ from jaxrl_align.preferences.model import (Comparisons, PreferenceModel, Prefere
                                            add_pairs, empty_buffer)
 from jaxrl_align.preferences.schedule import SCHEDULES, query_schedule
 from jaxrl_align.rl import ppo
-from jaxrl_align.types import Transitions
 
 
 @struct.dataclass

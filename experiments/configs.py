@@ -1,0 +1,69 @@
+"""Named settings, kept apart from the algorithms (imitation's `scripts/config/tuned_hps`).
+docs/algorithms/ says how each was found and what it reaches.
+
+Algorithm presets: `PUREJAXRL_CARTPOLE`, `PPO_PENDULUM`, `AIRL_MOUNTAIN_CAR`,
+`PREFERENCES_PENDULUM`. DERAIL's per-task PPO settings: `derail_ppo(task_id, budget)`.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from jaxrl_align.algorithms import preference_comparisons as pc
+from jaxrl_align.algorithms.adversarial import airl
+from jaxrl_align.rl import ppo
+
+# PureJaxRL's CartPole configuration (the speed benchmark's reference point).
+PUREJAXRL_CARTPOLE = ppo.PPOConfig(num_envs=4, lr=2.5e-4, ent_coef=0.01)
+
+# Pendulum-v1 (gymnax): rewards scaled to -1.6..0 and an unclipped value loss. Unscaled, the
+# critic's gradients (returns of hundreds) dominate the global-norm clip and starve the actor;
+# clipped, the critic moves only clip_eps per update.
+PPO_PENDULUM = ppo.PPOConfig(update_epochs=10, num_minibatches=8, gamma=0.99, clip_value=False,
+                             reward_scale=0.1, total_timesteps=300_000)
+
+# seals/MountainCar-v0: AIRL's defaults, but the generator's actor and critic see observations
+# rescaled to [-1, 1] by the observation space's bounds (the velocity lies within ±0.07; on raw
+# observations every seed stays at −200).
+AIRL_MOUNTAIN_CAR = airl.AIRLConfig(ppo=replace(airl.AIRLConfig().ppo, obs_normalization="box"))
+
+# Pendulum-v1 with 1,000 comparisons: the CartPole-tuned preference defaults with PPO's Pendulum
+# settings for 97 rounds (250,368 agent steps with the query rollouts).
+PREFERENCES_PENDULUM = pc.PreferenceComparisonsConfig(
+    total_comparisons=1000, ppo=replace(PPO_PENDULUM, total_timesteps=200_000))
+
+# DERAIL (experiments.derail): PPO on the diagnostic tasks. `ppo.PPOConfig()` is tuned for
+# seals/CartPole-v0; these tasks are short and small, so a 32-32 network, a higher learning rate
+# and an entropy bonus (for the sparse rewards) learn them in a fraction of CartPole's budget.
+DERAIL_PPO = dict(num_envs=16, num_steps=64, lr=3e-3, ent_coef=0.01, hidden=(32, 32),
+                  total_timesteps=20_000)
+DERAIL_PPO_BY_TASK: dict[str, dict] = {
+    # 64 environments: more episodes per update, so more chances to hit the one path.
+    "seals/Branching-v0": dict(num_envs=64, ent_coef=0.05, total_timesteps=150_000),
+    "seals/LargestSum-v0": dict(ent_coef=0.0, total_timesteps=100_000),
+    "seals/NoisyObs-v0": dict(total_timesteps=100_000),
+    # The untrained policy's mean action (about 0) is already within 1% of the expert.
+    "seals/Parabola-v0": dict(lr=1e-3, ent_coef=0.0),
+    # Coordinates reach +-110, so returns and value errors are in the hundreds: clipping the
+    # global gradient norm (critic included) would freeze the actor. Adam scales each
+    # parameter's step anyway, so the clipping is switched off.
+    "seals/ProcGoal-v0": dict(max_grad_norm=1e9, total_timesteps=200_000),
+    "seals/Sort-v0": dict(total_timesteps=150_000),
+}
+
+
+def scaled(steps: int, budget: float, minimum: int) -> int:
+    return max(minimum, int(round(steps * budget)))
+
+
+def derail_ppo(task_id: str, budget: float = 1.0, **overrides) -> ppo.PPOConfig:
+    """DERAIL's PPO for `task_id`, its steps scaled by `budget` (at least one update), with
+    `overrides` (an outer algorithm's own settings, such as AIRL's discount) on top."""
+    settings = {**DERAIL_PPO, **DERAIL_PPO_BY_TASK.get(task_id, {}), **overrides}
+    config = ppo.PPOConfig(**{**settings, "total_timesteps": 1})
+    return replace(config, total_timesteps=scaled(settings["total_timesteps"], budget,
+                                                  config.steps_per_update))
+
+
+def derail_total_timesteps(task_id: str) -> int:
+    """DERAIL's PPO budget for `task_id` at budget 1 (workers take the longest tasks first)."""
+    return {**DERAIL_PPO, **DERAIL_PPO_BY_TASK.get(task_id, {})}["total_timesteps"]

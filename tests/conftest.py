@@ -3,8 +3,8 @@ compilation cache is on and expensive training runs are module-scoped fixtures."
 import jax
 import pytest
 
-from experiments.controller_demos import cartpole_controller
-from jaxrl_align import compilation_cache
+from envs.controllers import cartpole_controller
+from jaxrl_align.platform import compilation_cache
 
 compilation_cache.enable()
 
@@ -19,7 +19,7 @@ def cartpole():
 @pytest.fixture(scope="session")
 def cartpole_demos(cartpole):
     """10 expert episodes of the controller (5,000 transitions)."""
-    from jaxrl_align import rollout
+    from jaxrl_align.data import rollout
 
     env, params = cartpole
     return rollout.collect_episodes(env, params, cartpole_controller, jax.random.PRNGKey(0), 10, 500)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
-from seals_conformance import assert_same_space, batched_step, make_seals
+from tests.envs.seals_conformance import assert_same_space, batched_step, make_seals
 
 import envs
 from envs.diagnostics import DIAGNOSTIC_ENVS

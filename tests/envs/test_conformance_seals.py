@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from seals.diagnostics.random_trans import RandomTransitionEnv
-from seals_conformance import (
+from tests.envs.seals_conformance import (
     assert_same_space,
     batched_step,
     make_seals,

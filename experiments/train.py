@@ -36,83 +36,77 @@ from jaxrl_align.algorithms.irl import maxent_irl, mce_irl, occupancy_matching
 from jaxrl_align.rl import ppo
 from jaxrl_align.runtime.runner import RunSettings
 
-Run = tyro.conf.OmitArgPrefixes[RunSettings]
-Process = tyro.conf.OmitArgPrefixes[ProcessFlags]
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    """What every command has: the runner's settings and the process's flags, both as
+    top-level flags (--seeds, --env, ...)."""
+
+    run: tyro.conf.OmitArgPrefixes[RunSettings] = field(default_factory=RunSettings)
+    process: tyro.conf.OmitArgPrefixes[ProcessFlags] = field(default_factory=ProcessFlags)
 
 
-@dataclass(frozen=True)
-class PPOCommand:
+@dataclass(frozen=True, kw_only=True)
+class PPOCommand(Command):
     """PPO on the environment's reward (how experts are made)."""
 
-    run: Run = field(default_factory=RunSettings)
-    process: Process = field(default_factory=ProcessFlags)
     ppo: ppo.PPOConfig = field(default_factory=ppo.PPOConfig)
 
     def build(self, env, env_params):
         return ppo.make(self.ppo, env, env_params)
 
 
-def load_transitions(path: Path, env, env_params, env_id: str):
-    """A demonstrations file as flat transitions, checked against the environment."""
-    from jaxrl_align.data import demonstrations
-
-    trajs, _ = demonstrations.load_demos(path, env=env, env_params=env_params, env_id=env_id)
-    return demonstrations.demo_transitions(trajs)
-
-
-@dataclass(frozen=True)
-class BCCommand:
-    """Behavioural cloning from a demonstrations file (.npz, see jaxrl_align.data.demonstrations)."""
+@dataclass(frozen=True, kw_only=True)
+class DemosCommand(Command):
+    """What the commands that learn from a demonstrations file share."""
 
     demos: Path
-    """demonstrations file written by `save_demos` (e.g. by the quickstart)"""
-    run: Run = field(default_factory=RunSettings)
-    process: Process = field(default_factory=ProcessFlags)
+    """demonstrations file written by `save_demos` (e.g. by the quickstart or
+    experiments.controller_demos)"""
+
+    def load_data(self, env, env_params):
+        """The demonstrations as flat transitions, checked against the environment."""
+        from jaxrl_align.data import demonstrations
+
+        trajs, _ = demonstrations.load_demos(self.demos, env=env, env_params=env_params,
+                                             env_id=self.process.env)
+        return demonstrations.demo_transitions(trajs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BCCommand(DemosCommand):
+    """Behavioural cloning from a demonstrations file (.npz, see jaxrl_align.data.demonstrations)."""
+
     bc: bc.BCConfig = field(default_factory=bc.BCConfig)
 
     def build(self, env, env_params):
         return bc.make(self.bc, env, env_params)
 
     def load_data(self, env, env_params):
-        data = load_transitions(self.demos, env, env_params, self.process.env)
+        data = super().load_data(env, env_params)
         if len(data) < self.bc.batch_size:
             raise UsageError(f"{self.demos}: {len(data)} transitions, fewer than "
                              f"--bc.batch-size={self.bc.batch_size}")
         return data
 
 
-@dataclass(frozen=True)
-class GAILCommand:
+@dataclass(frozen=True, kw_only=True)
+class GAILCommand(DemosCommand):
     """GAIL from a demonstrations file; the generator is PPO (--gail.ppo.*)."""
 
-    demos: Path
-    """demonstrations file written by `save_demos`"""
-    run: Run = field(default_factory=RunSettings)
-    process: Process = field(default_factory=ProcessFlags)
     gail: gail.GAILConfig = field(default_factory=gail.GAILConfig)
 
     def build(self, env, env_params):
         return gail.make(self.gail, env, env_params)
 
-    def load_data(self, env, env_params):
-        return load_transitions(self.demos, env, env_params, self.process.env)
 
-
-@dataclass(frozen=True)
-class AIRLCommand:
+@dataclass(frozen=True, kw_only=True)
+class AIRLCommand(DemosCommand):
     """AIRL from a demonstrations file; exports the learned reward g (shaping stripped)."""
 
-    demos: Path
-    """demonstrations file written by `save_demos`"""
-    run: Run = field(default_factory=RunSettings)
-    process: Process = field(default_factory=ProcessFlags)
     airl: airl.AIRLConfig = field(default_factory=airl.AIRLConfig)
 
     def build(self, env, env_params):
         return airl.make(self.airl, env, env_params)
-
-    def load_data(self, env, env_params):
-        return load_transitions(self.demos, env, env_params, self.process.env)
 
     def after(self, result, out: Path) -> None:
         best = result.run_state(result.best_run())
@@ -127,8 +121,8 @@ def require_tabular(env, env_id: str) -> None:
                          "(seals/CliffWorld*, seals/Random-v0, seals/RiskyPath-v0, ...)")
 
 
-@dataclass(frozen=True)
-class TabularIRLCommand:
+@dataclass(frozen=True, kw_only=True)
+class TabularIRLCommand(Command):
     """What MCE IRL and MaxEnt IRL commands share: their demonstrations."""
 
     demos_file: Path | None = None
@@ -152,12 +146,10 @@ class TabularIRLCommand:
             jax.random.PRNGKey(self.run.first_seed), trajectories=trajs)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MCEIRLCommand(TabularIRLCommand):
     """MCE IRL on a tabular env, from its soft-optimal expert or a demonstrations file."""
 
-    run: Run = field(default_factory=RunSettings)
-    process: Process = field(default_factory=ProcessFlags)
     mce_irl: mce_irl.MCEIRLConfig = field(default_factory=mce_irl.MCEIRLConfig)
 
     def build(self, env, env_params):
@@ -168,12 +160,10 @@ class MCEIRLCommand(TabularIRLCommand):
         return self.tabular_data(env, env_params, self.mce_irl.discount)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MaxEntIRLCommand(TabularIRLCommand):
     """Non-causal MaxEnt IRL (Ziebart 2008) on a tabular env, the contrast to mce_irl."""
 
-    run: Run = field(default_factory=RunSettings)
-    process: Process = field(default_factory=ProcessFlags)
     maxent_irl: maxent_irl.MaxEntIRLConfig = field(default_factory=maxent_irl.MaxEntIRLConfig)
 
     def build(self, env, env_params):
@@ -184,8 +174,8 @@ class MaxEntIRLCommand(TabularIRLCommand):
         return self.tabular_data(env, env_params, 1.0)
 
 
-@dataclass(frozen=True)
-class PreferencesCommand:
+@dataclass(frozen=True, kw_only=True)
+class PreferencesCommand(Command):
     """Preference comparisons: a reward model learned from synthetic Bradley-Terry preferences
     (or, with --dataset, from a saved file of labelled fragment pairs), and PPO trained on it."""
 
@@ -194,8 +184,6 @@ class PreferencesCommand:
     online, synthetic preferences from the true reward"""
     save_comparisons: bool = False
     """online mode: write the best seed's labelled pairs to <out>/comparisons.npz"""
-    run: Run = field(default_factory=RunSettings)
-    process: Process = field(default_factory=ProcessFlags)
     preferences: preference_comparisons.PreferenceComparisonsConfig = field(
         default_factory=preference_comparisons.PreferenceComparisonsConfig)
 

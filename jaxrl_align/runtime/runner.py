@@ -46,8 +46,9 @@ class RunSettings:
     first_seed: int = 0
     """seeds are first_seed, first_seed+1, ..."""
     num_updates: int | None = None
-    """updates per run; None: the algorithm's own length (PPO and its outer algorithms:
-    total_timesteps / steps per update; MCE and MaxEnt IRL: max_iter)"""
+    """updates per run; None: the algorithm's own length (`config.num_updates`: PPO and the
+    algorithms around it, total_timesteps / steps per update; BC, epochs; MCE and MaxEnt IRL,
+    max_iter)"""
     num_chunks: int = 20
     """pieces the training scan is cut into; progress, metrics and evaluation happen between them"""
     eval_episodes: int = 10

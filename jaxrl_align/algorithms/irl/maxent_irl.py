@@ -34,32 +34,11 @@ from flax import struct
 from jaxrl_align import tabular
 from jaxrl_align.algorithm import Algorithm
 from jaxrl_align.algorithms.irl import occupancy_matching
-from jaxrl_align.hparams import check_choice, check_widths, static
-from jaxrl_align.nn.mlp import ACTIVATIONS
 
 
 @struct.dataclass
-class MaxEntIRLConfig:
-    hidden: tuple[int, ...] = static(())
-    """hidden layer widths of the reward net; () is a linear reward"""
-    activation: str = static("relu")
-    """relu or tanh"""
-    lr: float = 1e-2
-    """Adam learning rate"""
-    linf_eps: float = 1e-3
-    """stop once the occupancy L∞ error is at most this"""
-    grad_l2_eps: float = 1e-4
-    """stop once the gradient's L2 norm is at most this"""
-    max_iter: int = 1000
-    """stop after this many gradient steps"""
-
-    def __post_init__(self):
-        check_widths("hidden", self.hidden)
-        check_choice("activation", self.activation, ACTIVATIONS)
-
-    @property
-    def num_updates(self) -> int:
-        return int(self.max_iter)
+class MaxEntIRLConfig(occupancy_matching.OccupancyMatchingConfig):
+    """Occupancy matching's settings; the model is undiscounted."""
 
 
 def trajectory_log_partition(model, reward: jax.Array) -> tabular.SoftValues:

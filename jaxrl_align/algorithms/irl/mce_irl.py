@@ -28,34 +28,12 @@ from jaxrl_align.algorithm import Algorithm
 from jaxrl_align.algorithms.irl import occupancy_matching
 from jaxrl_align.algorithms.irl.occupancy_matching import (TabularIRLData, expert_data,  # noqa: F401
                                                            has_fixed_horizon)
-from jaxrl_align.hparams import check_choice, check_widths, static
-from jaxrl_align.nn.mlp import ACTIVATIONS
 
 
 @struct.dataclass
-class MCEIRLConfig:
-    hidden: tuple[int, ...] = static(())
-    """hidden layer widths of the reward net; () is a linear reward (imitation's default)"""
-    activation: str = static("relu")
-    """relu (imitation's BasicRewardNet) or tanh"""
-    lr: float = 1e-2
-    """Adam learning rate"""
+class MCEIRLConfig(occupancy_matching.OccupancyMatchingConfig):
     discount: float = 1.0
     """γ of the soft value iteration and of the occupancies"""
-    linf_eps: float = 1e-3
-    """stop once the occupancy L∞ error is at most this"""
-    grad_l2_eps: float = 1e-4
-    """stop once the gradient's L2 norm is at most this"""
-    max_iter: int = 1000
-    """stop after this many gradient steps"""
-
-    def __post_init__(self):
-        check_widths("hidden", self.hidden)
-        check_choice("activation", self.activation, ACTIVATIONS)
-
-    @property
-    def num_updates(self) -> int:
-        return int(self.max_iter)
 
 
 def causal_policy_and_occupancy(model, reward, hparams):

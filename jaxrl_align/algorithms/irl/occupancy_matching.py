@@ -36,9 +36,35 @@ from flax import struct
 
 from jaxrl_align import tabular
 from jaxrl_align.algorithm import Algorithm
-from jaxrl_align.hparams import as_arrays
+from jaxrl_align.hparams import as_arrays, check_choice, check_widths, static
 from jaxrl_align.nn import optim
-from jaxrl_align.nn.mlp import MLP
+from jaxrl_align.nn.mlp import ACTIVATIONS, MLP
+
+
+@struct.dataclass
+class OccupancyMatchingConfig:
+    """What every occupancy-matching algorithm is configured by (imitation's MCE IRL defaults)."""
+
+    hidden: tuple[int, ...] = static(())
+    """hidden layer widths of the reward net; () is a linear reward (imitation's default)"""
+    activation: str = static("relu")
+    """relu (imitation's BasicRewardNet) or tanh"""
+    lr: float = 1e-2
+    """Adam learning rate"""
+    linf_eps: float = 1e-3
+    """stop once the occupancy L∞ error is at most this"""
+    grad_l2_eps: float = 1e-4
+    """stop once the gradient's L2 norm is at most this"""
+    max_iter: int = 1000
+    """stop after this many gradient steps"""
+
+    def __post_init__(self):
+        check_widths("hidden", self.hidden)
+        check_choice("activation", self.activation, ACTIVATIONS)
+
+    @property
+    def num_updates(self) -> int:
+        return int(self.max_iter)
 
 
 @struct.dataclass

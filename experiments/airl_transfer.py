@@ -34,7 +34,7 @@ class TransferFlags:
     """AIRL settings"""
     transfer: ppo.PPOConfig = field(
         default_factory=lambda: ppo.PPOConfig(total_timesteps=1_000_000))
-    """the fresh PPO agent trained on g (1M steps: with 500k, 2 of 4 seeds)"""
+    """the fresh PPO agent trained on g (1M steps; docs/algorithms/adversarial.md)"""
     normalize_reward: bool = True
     """standardise g by its running mean and variance while the fresh agent trains (imitation's
     `NormalizedRewardNet`); without it PPO on g fails on most seeds (g is ~-100 per step where

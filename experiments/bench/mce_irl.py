@@ -23,7 +23,7 @@ layers. The observations of `seals/CliffWorld{W}x{H}-v0` and of these random MDP
 so the first layer of a 100x20 net is 2000 x 256; its product with the identity is skipped
 (`nn.mlp.MLP(identity_input=True)`, the first layer's output is its kernel).
 
-Targets (issue 5, on a 2-core CPU): one iteration with an MLP-256 reward on CliffWorld 7x4,
+Targets (on a 2-core CPU): one iteration with an MLP-256 reward on CliffWorld 7x4,
 horizon 40, in at most 0.1 ms (imitation's PyTorch MCE IRL takes 4.1 to 4.6 ms there); and 256
 random MDPs of that size in one call give at least as many MDP-iterations per second as one
 (checked for each way of running the 256).

@@ -2,6 +2,7 @@
 `dot_general`s that make it faster on XLA:CPU without changing its values or gradients."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import flax.linen as nn
@@ -64,6 +65,26 @@ def identity_input_dot_general(lhs, rhs, dimension_numbers, precision=None,
     return rhs.astype(preferred_element_type or jnp.result_type(lhs, rhs))
 
 
+# XLA:CPU's LAPACK QR of a batch of matrices (one per seed, under vmap) splits the batch into
+# tasks on the intra-op thread pool and blocks a pool thread until they finish: with several
+# CPU devices running it at once every pool thread blocked and the run hung. Under vmap this QR
+# is a sequential map instead (same matrices, same values).
+_sequential_qr = jax.custom_batching.sequential_vmap(lambda matrix: tuple(jnp.linalg.qr(matrix)))
+
+
+def orthogonal(scale: float = 1.0):
+    """`jax.nn.initializers.orthogonal(scale)` (the same values), with its QR decomposition run
+    one matrix at a time under `vmap`."""
+    def init(key, shape, dtype=jnp.float32):
+        rows, cols = math.prod(shape) // shape[-1], shape[-1]
+        z = jax.random.normal(key, (max(rows, cols), min(rows, cols)), dtype)
+        q, r = _sequential_qr(z)
+        q = q * jnp.expand_dims(jnp.sign(jnp.diagonal(r)), -2)
+        q = q.mT if rows < cols else q
+        return jnp.array(scale, dtype) * q.reshape(shape)
+    return init
+
+
 INITIALIZERS = ("orthogonal", "lecun_normal")
 
 
@@ -108,7 +129,7 @@ class MLP(nn.Module):
         for i, width in enumerate(widths):
             last = i == len(widths) - 1
             kernel = {} if self.initializer == "lecun_normal" else dict(
-                kernel_init=nn.initializers.orthogonal(self.out_scale if last else np.sqrt(2)))
+                kernel_init=orthogonal(self.out_scale if last else np.sqrt(2)))
             x = nn.Dense(width, **kernel, **(first if i == 0 else dot))(x)
             if not last:
                 x = act(x)

@@ -9,7 +9,7 @@ and with `--measure` derives every value again the way it was derived here:
 - otherwise a Monte Carlo mean, rounded to 2 decimals: 10^5 episodes for CartPole,
   10^6 (seed 0) for the diagnostic tasks, whose 95% half-widths are noted below.
 
-tests/test_envs.py and tests/test_diagnostics.py check them against fresh derivations.
+tests/envs/test_envs.py and tests/envs/test_diagnostics.py check them against fresh derivations.
 """
 
 from functools import partial

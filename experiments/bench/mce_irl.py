@@ -7,7 +7,7 @@ batch of random MDPs, compile time apart.
 One iteration is one `update`: the reward net on the observation matrix, soft value iteration,
 the forward occupancy pass, the gradient and an Adam step (and the stopping-rule bookkeeping).
 Each timing is a `lax.scan` of many iterations inside one compiled call, divided by their
-number (`throughput.time_program`: compiled ahead of time, run once untimed, then the best of
+number (`harness.time_program`: compiled ahead of time, run once untimed, then the best of
 `--repeats` timings). Stopping tolerances are 0, so no run freezes.
 
 The 256 random MDPs run three ways, each one compiled call: as one `vmap` over all of them;

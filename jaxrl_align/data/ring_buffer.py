@@ -37,12 +37,15 @@ def init(example, capacity: int) -> RingBuffer:
 
 def add(buffer: RingBuffer, items, count=None) -> RingBuffer:
     """Write the first `count` (traced, at most N; default all) of `items` [N, ...], oldest
-    entries overwritten once full. Items past `count` are dropped."""
+    entries overwritten once full. Items past `count` are dropped; of more than `capacity`
+    items written at once, the last `capacity` are kept."""
     num = jax.tree.leaves(items)[0].shape[0]
     capacity = buffer.capacity
     count = num if count is None else count
     i = jnp.arange(num)
-    position = jnp.where(i < count, (buffer.next + i) % capacity, capacity)  # capacity: dropped
+    # Every kept item gets its own position (capacity: dropped), so no write is ambiguous.
+    keep = (i < count) & (i >= count - capacity)
+    position = jnp.where(keep, (buffer.next + i) % capacity, capacity)
     stored = jax.tree.map(lambda old, new: old.at[position].set(new.astype(old.dtype), mode="drop"),
                           buffer.items, items)
     count = jnp.minimum(count, num).astype(jnp.int32)

@@ -10,9 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl_align import demos
-from jaxrl_align.demos import DemonstrationError, demo_transitions, load_demos, save_demos
-from jaxrl_align.rollout import collect_episodes
+from jaxrl_align.data import demonstrations as demos
+from jaxrl_align.data.demonstrations import (DemonstrationError, demo_transitions, load_demos,
+                                             save_demos)
+from jaxrl_align.data.rollout import collect_episodes
 from jaxrl_align.types import Trajectories
 
 ENV_ID = "CartPole-v1"

@@ -2,7 +2,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxrl_align.shuffle import permutation
+from jaxrl_align.data.shuffle import permutation
 
 
 @pytest.mark.parametrize("n", [1, 2, 512, 5000, 3_000_000])

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 import envs
-from experiments import controller_demos
-from jaxrl_align import runner
-from jaxrl_align.algorithms import airl, gail, ppo
+from experiments import configs, controller_demos
+from jaxrl_align.algorithms.adversarial import airl, gail
 from jaxrl_align.hparams import config_to_dict
+from jaxrl_align.rl import ppo
+from jaxrl_align.runtime import runner
 from jaxrl_align.spaces import space_spec
 from jaxrl_align.types import flatten_trajectories
 
@@ -30,7 +31,7 @@ def train_adversarial(module, config, cartpole, demos, seeds):
 @pytest.fixture(scope="module")
 def gail_run(cartpole, cartpole_demos):
     config = gail.GAILConfig(ppo=ppo.PPOConfig(total_timesteps=600_000))
-    return train_adversarial(gail, config, cartpole, cartpole_demos, (0, 1, 2))
+    return train_adversarial(gail, config, cartpole, cartpole_demos, 3)
 
 
 def test_gail_imitates_the_expert(gail_run):
@@ -50,7 +51,7 @@ def test_gail_discriminator_tells_expert_from_generator(gail_run):
 
 @pytest.fixture(scope="module")
 def airl_run(cartpole, cartpole_demos):
-    return train_adversarial(airl, airl.AIRLConfig(), cartpole, cartpole_demos, (0, 1, 2))
+    return train_adversarial(airl, airl.AIRLConfig(), cartpole, cartpole_demos, 3)
 
 
 def test_airl_imitates_the_expert(airl_run):
@@ -64,7 +65,8 @@ def test_airl_reward_g_alone_trains_a_fresh_agent(airl_run, cartpole):
     discriminator, no demonstrations), standardised as imitation's scripts do, balances the
     pole. A g that ignores the task (zeros, or the shaping left in and cancelling) or has the
     wrong sign leaves the fresh agent near random play (score ~0)."""
-    from jaxrl_align import algorithm, evaluation, rollout
+    from jaxrl_align import algorithm, evaluation
+    from jaxrl_align.data import rollout
 
     _, result = airl_run
     env, params = cartpole
@@ -114,8 +116,8 @@ def test_replay_keeps_the_latest_rollouts(cartpole, cartpole_demos):
     sizes, nexts = [], []
     for _ in range(3):
         state, _ = update(state, demos)
-        sizes.append(int(state.replay_size))
-        nexts.append(int(state.replay_next))
+        sizes.append(int(state.replay.size))
+        nexts.append(int(state.replay.next))
     assert sizes == [16, 32, 32] and nexts == [16, 0, 16]
 
 
@@ -171,11 +173,11 @@ def test_mountain_car_controller_clears_the_mark(mountain_car_demos):
 @pytest.mark.slow  # 8 seeds × 800k generator steps: ~4.5 min on 2 CPU cores (cached compile)
 def test_airl_imitates_the_mountain_car_controller(mountain_car_demos):
     """Issue 4: AIRL reaches a normalised score ≥ 0.8 on at least 6 of 8 seeds trained in one
-    call (measured: 8 of 8, returns −110 to −117), with `airl.MOUNTAIN_CAR`."""
+    call (measured: 8 of 8, returns −110 to −117), with `experiments.configs.AIRL_MOUNTAIN_CAR`."""
     env, params = envs.make(MOUNTAIN_CAR)
-    config = airl.MOUNTAIN_CAR
+    config = configs.AIRL_MOUNTAIN_CAR
     algo = airl.make(config, env, params)
-    settings = runner.RunSettings(seeds=tuple(range(8)), num_updates=config.ppo.num_updates,
+    settings = runner.RunSettings(seeds=8, num_updates=config.ppo.num_updates,
                                   num_chunks=8, eval_episodes=5, final_eval_episodes=20,
                                   progress=False)
     result = runner.run(algo, env, params, settings, flatten_trajectories(mountain_car_demos),

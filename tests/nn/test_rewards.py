@@ -7,8 +7,8 @@ import optax
 import pytest
 
 import envs
-from jaxrl_align.rewards import (NORM_STATS, BasicRewardNet, RewardEnsemble, RunningNorm,
-                                 ShapedRewardNet, ensemble_moments)
+from jaxrl_align.nn.normalization import NORM_STATS, RunningNorm
+from jaxrl_align.nn.rewards import BasicRewardNet, RewardEnsemble, ShapedRewardNet, ensemble_moments
 from jaxrl_align.spaces import space_spec
 
 

@@ -8,15 +8,17 @@ import numpy as np
 import pytest
 
 import envs
-from jaxrl_align import runner
-from jaxrl_align.algorithms import ppo
+from experiments import configs
+from jaxrl_align.rl import ppo
+from jaxrl_align.rl.losses import gae
+from jaxrl_align.runtime import runner
 
 
 @pytest.fixture(scope="module")
 def cartpole_run(cartpole):
     env, params = cartpole
     algo = ppo.make(ppo.PPOConfig(total_timesteps=500_000), env, params)
-    settings = runner.RunSettings(seeds=(0, 1, 2), num_updates=algo.config.num_updates,
+    settings = runner.RunSettings(seeds=3, num_updates=algo.config.num_updates,
                                   num_chunks=5, eval_episodes=5, final_eval_episodes=20,
                                   progress=False)
     return algo, runner.run(algo, env, params, settings,
@@ -40,9 +42,9 @@ def test_ppo_training_return_rises(cartpole_run):
 
 def test_ppo_continuous_actions_learn_pendulum():
     env, params = envs.make("Pendulum-v1")
-    config = dataclasses.replace(ppo.PENDULUM, total_timesteps=200_000)
+    config = dataclasses.replace(configs.PPO_PENDULUM, total_timesteps=200_000)
     algo = ppo.make(config, env, params)
-    settings = runner.RunSettings(seeds=(0, 1), num_updates=config.num_updates, num_chunks=2,
+    settings = runner.RunSettings(seeds=2, num_updates=config.num_updates, num_chunks=2,
                                   eval_episodes=2, final_eval_episodes=10, progress=False)
     result = runner.run(algo, env, params, settings)
     returns = np.asarray(result.summary["return_mean"])
@@ -82,12 +84,14 @@ def test_truncation_bootstraps_and_termination_does_not(cartpole):
     last = sorted(critic)[-1]
     critic[last] = {"kernel": jnp.zeros_like(critic[last]["kernel"]),
                     "bias": jnp.full_like(critic[last]["bias"], value)}
-    batch = batch.replace(
-        value=jnp.full_like(batch.value, value),
+    steps = batch.transitions.replace(
         terminated=jnp.array([[False], [True], [False]]),
         truncated=jnp.array([[True], [False], [False]]))
-    gamma = float(state.hparams["gamma"])
-    advantages = engine.advantages(state.params, state.hparams, batch, jnp.zeros_like(batch.rews))
+    batch = batch.replace(value=jnp.full_like(batch.value, value), transitions=steps)
+    gamma = float(state.hparams.gamma)
+    _, next_value = engine.policy(state.params, steps.next_obs)
+    advantages = gae(jnp.zeros_like(steps.rews), batch.value, next_value, steps.terminated,
+                     steps.truncated, state.hparams.gamma, state.hparams.gae_lambda)
     np.testing.assert_allclose(np.asarray(advantages)[:, 0],
                                [gamma * value - value, -value, gamma * value - value], rtol=1e-6)
 
@@ -131,9 +135,8 @@ def test_normalized_learned_reward_is_blind_to_its_scale_and_offset(cartpole):
         algo = ppo.make(config, env, params, reward_apply=reward, normalize_reward=normalize)
         run = jax.jit(lambda data: train(algo, key, data, 3)[0])
         a, b = run(unit), run(affine)
-        agent_a, agent_b = (a.agent, b.agent) if normalize else (a, b)
         close = all(np.allclose(x, y, atol=1e-4) for x, y in zip(
-            jax.tree.leaves(agent_a.params), jax.tree.leaves(agent_b.params)))
+            jax.tree.leaves(a.params), jax.tree.leaves(b.params)))
         assert close == same, f"normalize_reward={normalize}"
     with pytest.raises(ValueError, match="normalize_reward"):
         ppo.make(config, env, params, normalize_reward=True)
@@ -144,7 +147,7 @@ def _one_learn(config, env, params, reward_fn):
     engine = ppo.PPOEngine(config, env, params)
     state, batch = engine.rollout(engine.init(jax.random.PRNGKey(3)))
     new_state, _ = engine.learn(state, batch, reward_fn(batch))
-    value = lambda p: engine.policy(p, batch.obs)[1]
+    value = lambda p: engine.policy(p, batch.transitions.obs)[1]
     return value(state.params), value(new_state.params), new_state
 
 
@@ -153,7 +156,8 @@ def test_value_clipping_holds_the_critic_near_its_rollout_values(cartpole):
     learning phase, however far the targets are; without it, it moves towards them."""
     env, params = cartpole
     config = ppo.PPOConfig(num_envs=4, num_steps=32, update_epochs=40, num_minibatches=4, lr=1e-3)
-    far = lambda batch: jnp.full_like(batch.rews, -10.0)  # targets tens below the values
+    # Targets tens below the values.
+    far = lambda batch: jnp.full_like(batch.transitions.rews, -10.0)
     before, clipped, _ = _one_learn(config, env, params, far)
     _, free, _ = _one_learn(dataclasses.replace(config, clip_value=False), env, params, far)
     # Measured: 0.49 (clip_eps plus Adam's momentum past the clip) against 16.7.
@@ -166,8 +170,8 @@ def test_reward_scale_equals_scaling_the_rewards(cartpole):
     env, params = cartpole
     config = ppo.PPOConfig(num_envs=4, num_steps=32, update_epochs=2, num_minibatches=2)
     _, _, scaled = _one_learn(dataclasses.replace(config, reward_scale=0.1), env, params,
-                              lambda batch: batch.rews)
-    _, _, by_hand = _one_learn(config, env, params, lambda batch: batch.rews * 0.1)
+                              lambda batch: batch.transitions.rews)
+    _, _, by_hand = _one_learn(config, env, params, lambda batch: batch.transitions.rews * 0.1)
     for a, b in zip(jax.tree.leaves(scaled.params), jax.tree.leaves(by_hand.params)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 

@@ -25,6 +25,8 @@ is opt-in: the command line turns it on.
 """
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 
 from jaxrl_align.platform import gymnax_import, threefry, xla_flags
@@ -43,6 +45,23 @@ def _backend_started() -> bool:
         return False
 
 
+def _importer_stacklevel() -> int:
+    """The `stacklevel` of the first frame outside jaxrl_align, envs and the import system: the
+    user's import line."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ours = (package, os.path.join(os.path.dirname(package), "envs"))
+    frame, level = sys._getframe(1), 1
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if "importlib" in name and "_bootstrap" in name:
+            frame = frame.f_back  # warnings skips the import system's frames itself
+            continue
+        if not name.startswith(ours):
+            break
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def apply() -> None:
     """Apply every setting (idempotent). Called once on import."""
     if _backend_started():
@@ -52,7 +71,7 @@ def apply() -> None:
                 f"jaxrl_align: JAX's backend started before jaxrl_align was imported, so the "
                 f"XLA flags {missing} do not apply in this process (see jaxrl_align.platform); "
                 "import jaxrl_align or envs before running any JAX computation",
-                LateSettingsWarning, stacklevel=3)
+                LateSettingsWarning, stacklevel=_importer_stacklevel())
     else:
         xla_flags.apply()
     threefry.use_unrolled_threefry_on_cpu()

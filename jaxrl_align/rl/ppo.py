@@ -22,7 +22,6 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from envs.wrappers import EpisodeReturn
 from jaxrl_align.algorithm import Algorithm
 from jaxrl_align.data import rollout
 from jaxrl_align.data.shuffle import permutation
@@ -115,7 +114,7 @@ class PPOConfig:
 class PPOState:
     params: dict
     opt_state: optax.OptState
-    env_state: object  # `EpisodeReturn` state of the E environments
+    env_state: object  # `rollout.EpisodeReturn` state of the E environments
     obs: jax.Array  # [E, ...] current observation of each environment
     key: jax.Array
     hparams: PPOConfig
@@ -144,7 +143,7 @@ class PPOEngine:
 
     def __init__(self, config: PPOConfig, env, env_params, normalize_reward: bool = False):
         self.config, self.env_params = config, env_params
-        self.env = EpisodeReturn(env)
+        self.env = rollout.EpisodeReturn(env)
         self.normalize_reward = normalize_reward
         self.spec = space_spec(env, env_params)
         obs_space = env.observation_space(env_params)

@@ -11,9 +11,10 @@ import numpy as np
 
 import envs
 from jaxrl_align import tabular
-from jaxrl_align.algorithms import maxent_irl, mce_irl
-from jaxrl_align.rollout import collect_episodes
-from test_mce_irl import expected_return, expert_visits, reasonable_pomdp, train
+from jaxrl_align.algorithms.irl import maxent_irl, mce_irl
+from jaxrl_align.data.rollout import collect_episodes
+from tests.algorithms.test_mce_irl import train
+from tests.tabular.test_occupancy import expected_return, expert_visits, reasonable_pomdp
 
 
 def enumerated_marginals(model, reward):

@@ -1,8 +1,8 @@
-"""MCE IRL: imitation's soft value iteration and occupancy definitions, the three demonstration
-formats, learning (imitation's ReasonablePOMDP from exact and from sampled demonstrations,
-CliffWorld with XY features), stopping rules under vmap, batches of MDPs, the command line and
-the runner. RiskyPath, where MCE IRL and non-causal MaxEnt IRL part ways, is in
-test_maxent_irl.py.
+"""MCE IRL: learning (imitation's ReasonablePOMDP from exact and from sampled demonstrations,
+CliffWorld with XY features), stopping rules under vmap, batches of MDPs, one-hot models, the
+command line and the runner. Soft value iteration, occupancy measures, the three demonstration
+formats and sampling are `jaxrl_align.tabular`'s (tests/tabular/). RiskyPath, where MCE IRL and
+non-causal MaxEnt IRL part ways, is in test_maxent_irl.py.
 
 Tests that compare to 1e-3 or tighter run in float64 inside `jax.enable_x64(True)` (a context
 manager, so the rest of the session keeps float32)."""
@@ -14,191 +14,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy.special import logsumexp
 
 import envs
 from envs.cliff_world import cliff_world_params
-from jaxrl_align import evaluation, runner, tabular
-from jaxrl_align.algorithms import mce_irl
-from jaxrl_align.types import flatten_trajectories
-
-
-def reasonable_pomdp():
-    """imitation's `ReasonablePOMDP` (tests/algorithms/test_mce_irl.py): 5 states, 3 actions,
-    horizon 20, an 8-dimensional observation matrix."""
-    observation_matrix = np.array([[3, -5, -1, -1, -4, 5, 3, 0],
-                                   [4, -4, 2, 2, -4, -1, -2, -2],
-                                   [3, -1, 5, -1, 0, 2, -5, 2],
-                                   [-5, -1, 4, 1, 4, 1, 5, 3],
-                                   [2, -5, 1, -5, 1, 4, 4, -3]])
-    from_1_or_2 = [[0, 0, 0, 0.05, 0.95], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1]]
-    transition = np.array([[[0, 0.9, 0.1, 0, 0], [0, 0, 0, 1, 0], [0, 0.1, 0.9, 0, 0]],
-                           from_1_or_2, from_1_or_2,
-                           [[0, 0, 0, 0, 1]] * 3,
-                           [[1, 0, 0, 0, 0]] * 3])
-    return envs.tabular_params(transition=transition, reward=[1, 2, 2, -20, 3],
-                               initial_state_dist=[0.5, 0, 0, 0, 0.5],
-                               observation_matrix=observation_matrix, horizon=20)
-
-
-@jax.jit
-def expert_visits(model, discount=1.0):
-    """The exact visits of the soft-optimal policy of the model's true reward."""
-    policy = tabular.soft_value_iteration(model, model.reward, discount).policy
-    return policy, tabular.visits_from_occupancy(
-        tabular.occupancy_measures(model, policy, discount), discount)
-
-
-@jax.jit
-def expected_return(model, policy):
-    # Under x64 the policy is float64 and the model float32: computed in float64.
-    return evaluation.exact_expected_return(model, policy)
+from jaxrl_align import algorithm, tabular
+from jaxrl_align.algorithms.irl import mce_irl
+from jaxrl_align.hparams import as_arrays, with_values
+from jaxrl_align.runtime import runner
+from tests.tabular.test_occupancy import expected_return, expert_visits, reasonable_pomdp
 
 
 def train(algo, key, data, num_updates, hparams=None):
-    state = algo.init(key, data, hparams)
-    return jax.lax.scan(lambda s, _: algo.update(s, data), state, None, length=num_updates)
-
-
-# ---------------------------------------------------------------- soft value iteration, occupancy
-
-def imitation_partition_and_occupancy(model, discount):
-    """imitation's `mce_partition_fh` and `mce_occupancy_measures`, line by line in NumPy."""
-    T = np.asarray(model.transition, np.float64)
-    R = np.asarray(model.reward, np.float64)
-    horizon, (n_states, n_actions, _) = model.max_steps_in_episode, T.shape
-    V = np.full((horizon, n_states), -np.inf)
-    Q = np.zeros((horizon, n_states, n_actions))
-    Q[horizon - 1] = R[:, None]
-    V[horizon - 1] = logsumexp(Q[horizon - 1], axis=1)
-    for t in reversed(range(horizon - 1)):
-        Q[t] = R[:, None] + discount * (T @ V[t + 1])
-        V[t] = logsumexp(Q[t], axis=1)
-    pi = np.exp(Q - V[:, :, None])
-    D = np.zeros((horizon + 1, n_states))
-    D[0] = np.asarray(model.initial_state_dist, np.float64)
-    for t in range(horizon):
-        for a in range(n_actions):
-            D[t + 1] += (D[t] * pi[t, :, a]) @ T[:, a, :]
-    return V, Q, pi, D, sum(discount**t * D[t] for t in range(horizon + 1))
-
-
-DISCOUNTS = (0.0, 0.5, 0.9, 0.99, 1.0)
-
-
-def test_soft_value_iteration_and_occupancy_are_imitations():
-    model = envs.make("seals/Random-v0")[1]
-    with jax.enable_x64(True):
-        @jax.jit
-        def ours(discount):
-            soft = tabular.soft_value_iteration(model, model.reward, discount)
-            return soft, tabular.occupancy_measures(model, soft.policy, discount)
-
-        for discount in DISCOUNTS:
-            V, Q, pi, D, total = imitation_partition_and_occupancy(model, discount)
-            soft, occupancy = ours(discount)
-            assert soft.policy.dtype == jnp.float64
-            for mine, theirs in ((soft.value, V), (soft.q_value, Q), (soft.policy, pi),
-                                 (occupancy.per_step, D), (occupancy.total, total)):
-                np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12)
-
-
-def test_soft_max_over_actions_is_logsumexp_and_softmax():
-    """Few actions take the column path, many the generic one; both agree with JAX's
-    logsumexp and softmax, also where every action of a state is -inf."""
-    for n_actions in (1, 4, tabular.MAX_COLUMN_ACTIONS + 1):
-        q = jax.random.normal(jax.random.PRNGKey(n_actions), (3, 5, n_actions)) * 30
-        q = q.at[1, 2].set(-jnp.inf)
-        value, policy = tabular.soft_max_over_actions(q)
-        np.testing.assert_allclose(value, jax.nn.logsumexp(q, axis=-1), rtol=1e-6)
-        finite = np.isfinite(np.asarray(value))
-        assert not finite[1, 2] and finite.sum() == finite.size - 1
-        np.testing.assert_allclose(np.asarray(policy)[finite],
-                                   np.asarray(jax.nn.softmax(q, axis=-1))[finite],
-                                   rtol=1e-5, atol=1e-7)
-
-
-def test_float32_by_default():
-    model = reasonable_pomdp()
-    policy, visits = expert_visits(model)
-    assert policy.dtype == visits.total.dtype == jnp.float32
-
-
-def test_occupancy_sums_on_a_batch_of_random_mdps():
-    """Σ_s D = H + 1, or (1 − γ^{H+1}) / (1 − γ), for every MDP of a batch (one vmapped call)."""
-    horizon = 15
-    keys = jax.random.split(jax.random.PRNGKey(1), 16)
-    models = jax.vmap(lambda k: envs.random_mdp_params(k, 12, 3, 3, horizon, 4))(keys)
-    with jax.enable_x64(True):
-        for discount in (0.0, 0.9, 1.0):
-            totals = jax.vmap(lambda m: expert_visits(m, discount)[1].total)(models)
-            expected = (horizon + 1 if discount == 1.0
-                        else (1 - discount**(horizon + 1)) / (1 - discount))
-            np.testing.assert_allclose(totals.sum(axis=1), expected, rtol=1e-6)
-            assert np.all(totals >= 0)
-
-
-@pytest.mark.parametrize("discount", DISCOUNTS)
-def test_policy_on_reasonable_pomdp(discount):
-    """imitation's `test_policy_om_reasonable_pomdp`."""
-    model = reasonable_pomdp()
-    with jax.enable_x64(True):
-        soft = tabular.soft_value_iteration(model, model.reward, discount)
-        occupancy = tabular.occupancy_measures(model, soft.policy, discount)
-    pi = np.asarray(soft.policy)
-    assert np.all(np.isfinite(pi)) and np.all(np.isfinite(occupancy.total))
-    np.testing.assert_allclose(pi.sum(axis=-1), 1, rtol=1e-12)
-    np.testing.assert_allclose(pi[:19, 0, 0], pi[:19, 0, 2])  # both lead to states 1 / 2
-    np.testing.assert_allclose(pi[:5, 3:5], 1 / 3)  # every action is the same there
-    np.testing.assert_allclose(pi[:19, 1], pi[:19, 2])  # states 1 and 2 are alike
-    if discount > 0:
-        assert np.all(pi[:19, 0, 0] > 2 * pi[:19, 0, 1])  # action 1 leads to the −20 state
-        assert np.all(pi[:19, 1, 2] > pi[:19, 1, 0]) and np.all(pi[:19, 1, 0] > pi[:19, 1, 1])
-    np.testing.assert_allclose(occupancy.per_step[0], model.initial_state_dist)
-
-
-# ---------------------------------------------------------------- demonstration formats
-
-def test_three_demonstration_formats_agree():
-    """A deterministic MDP and policy make every episode the same, so the exact occupancy
-    measure, trajectories (one-hot observations matched back to states) and flat transitions
-    must all give the same visits: the definitions agree (discounting, the final state, the
-    H + 1 normalisation), not just the estimates."""
-    model = envs.random_mdp_params(jax.random.PRNGKey(3), 7, 3, 1, 6, None)
-    policy = jax.nn.one_hot(jnp.arange(7) % 3, 3)
-
-    @jax.jit
-    def exact_and_sampled(discount):
-        exact = tabular.visits_from_occupancy(
-            tabular.occupancy_measures(model, policy, discount), discount)
-        trajs = tabular.sample_trajectories(jax.random.PRNGKey(0), model, policy, 3)
-        trajs = trajs.replace(obs=model.observation_matrix[trajs.obs])  # as the env observes
-        return exact, trajs, tabular.visits_from_trajectories(trajs, 7, discount,
-                                                              model.observation_matrix)
-
-    for discount in (0.9, 1.0):
-        exact, trajs, from_trajs = exact_and_sampled(discount)
-        for a, b in zip(exact, from_trajs):
-            np.testing.assert_allclose(a, b, atol=1e-6)
-    from_trans = tabular.visits_from_transitions(flatten_trajectories(trajs), 7, 6,
-                                                 observation_matrix=model.observation_matrix)
-    for a, b in zip(exact, from_trans):
-        np.testing.assert_allclose(a, b, atol=1e-6)
-    assert float(from_trans.total.sum()) == pytest.approx(7)
-    assert float(from_trans.final_state.sum()) == pytest.approx(1)
-
-
-def test_expert_samples_estimate_the_exact_visits():
-    model = reasonable_pomdp()
-    policy, exact = expert_visits(model)
-    trajs = jax.jit(tabular.sample_trajectories, static_argnums=3)(
-        jax.random.PRNGKey(0), model, policy, 4000)
-    sampled = tabular.visits_from_trajectories(trajs, 5)
-    # Counts of 20 steps per episode: standard errors are below 0.07 with 4000 episodes.
-    np.testing.assert_allclose(sampled.total, exact.total, atol=0.2)
-    np.testing.assert_allclose(sampled.final_state, exact.final_state, atol=0.03)
-    assert float(trajs.returns.mean()) == pytest.approx(float(expected_return(model, policy)),
-                                                        abs=0.5)
+    """`hparams`: {path: value} in place of the config's own values (possibly traced)."""
+    if hparams is not None:
+        hparams = with_values(as_arrays(algo.config), hparams)
+    return algorithm.train(algo, key, data, num_updates, hparams)
 
 
 # ---------------------------------------------------------------- learning
@@ -349,11 +179,12 @@ def test_train_command_runs_through_the_runner_and_acts(tmp_path):
     are matched to their state through the random projection, and the action is the argmax
     of the time marginal."""
     from experiments import train as train_cli
-    from experiments.common import RunFlags
+    from experiments.common import ProcessFlags
 
     command = train_cli.MCEIRLCommand(
-        run=RunFlags(env="seals/CliffWorld7x4-v0", seeds=2, out=tmp_path, num_chunks=2,
-                     eval_episodes=2, final_eval_episodes=10, progress=False),
+        run=runner.RunSettings(seeds=2, num_chunks=2, eval_episodes=2, final_eval_episodes=10,
+                               progress=False),
+        process=ProcessFlags(env="seals/CliffWorld7x4-v0", out=tmp_path),
         mce_irl=mce_irl.MCEIRLConfig(lr=0.1, max_iter=200))
     algo, env, model, data, settings, out = train_cli.prepare(command)
     assert isinstance(data, mce_irl.TabularIRLData) and settings.num_updates == 200

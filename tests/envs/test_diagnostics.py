@@ -17,7 +17,7 @@ from envs.diagnostics.experts import (
 )
 from envs.diagnostics.spaces import FlatActions, MultiDiscrete
 from experiments.reference_returns import derive
-from jaxrl_align.evaluation import exact_expected_return
+from jaxrl_align.tabular import exact_expected_return
 
 DIAGNOSTIC_IDS = list(DIAGNOSTIC_ENVS)
 TABULAR_IDS = [i for i in DIAGNOSTIC_IDS if envs.is_tabular(envs.make(i)[0])]

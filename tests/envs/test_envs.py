@@ -1,5 +1,6 @@
 """The `envs` package on its own: registry, episode boundaries, tabular params as
-pytrees (batches of MDPs), reference returns."""
+pytrees (batches of MDPs), reference returns. What importing `envs` does to the process is
+`jaxrl_align.platform`'s (tests/platform/test_settings.py)."""
 
 import functools
 import operator
@@ -301,54 +302,3 @@ def test_stored_random_returns_agree_with_a_fresh_measurement(env_id):
     standard_error = returns.std() / np.sqrt(returns.size)
     stored, _ = envs.reference_returns(env_id)
     assert abs(returns.mean() - stored) <= 4 * standard_error + 0.01
-
-
-def test_importing_envs_first_still_starts_jax_with_the_package_xla_flags():
-    """gymnax builds arrays at import, which starts JAX's CPU client; the scheduler flag that
-    `jaxrl_align` sets (it avoids an XLA:CPU deadlock) must be in place before that happens."""
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    code = ("import envs, os; from jax._src import xla_bridge; "
-            "print(bool(xla_bridge._backends), os.environ['XLA_FLAGS'])")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
-    assert out[0] == "True"  # the client did start during `import envs`
-    assert "--xla_cpu_enable_concurrency_optimized_scheduler=false" in out[1:]
-    assert ("--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=100000"
-            in out[1:])
-    # A user's own backend options are kept as they are.
-    mine = "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=0"
-    out = subprocess.run([sys.executable, "-c", code], env={**env, "XLA_FLAGS": mine},
-                         capture_output=True, text=True, check=True).stdout.split()
-    assert [flag for flag in out[1:] if "backend_extra" in flag] == [mine]
-
-
-def test_importing_envs_defers_matplotlib_until_it_is_used(tmp_path):
-    """gymnax's bundled environments import matplotlib, pyplot and seaborn for `render` alone;
-    `import envs` leaves stand-ins that load the real modules on first use (a fresh process:
-    this one may have loaded matplotlib already)."""
-    import subprocess
-    import sys
-
-    code = f"""
-import sys
-import envs
-from envs.gymnax_import import DeferredModule
-from gymnax.environments.misc import pong
-deferred = [name for name in ("matplotlib", "matplotlib.pyplot", "matplotlib.colors", "seaborn")
-            if isinstance(sys.modules.get(name), DeferredModule)]
-assert deferred == ["matplotlib", "matplotlib.pyplot", "matplotlib.colors", "seaborn"], deferred
-assert pong.colors.ListedColormap.__module__ == "matplotlib.colors"  # loads it now
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-fig, ax = plt.subplots()
-fig.savefig({str(tmp_path / "plot.png")!r})
-assert matplotlib.pyplot is sys.modules["matplotlib.pyplot"] and plt.subplots
-assert not isinstance(sys.modules["matplotlib"], DeferredModule)
-"""
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
-    assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"

@@ -48,7 +48,9 @@ def adamw(learning_rate, weight_decay, *, eps: float = 1e-8) -> optax.GradientTr
 
 def linear_decay_per_update(steps_per_update: int, num_updates: int) -> Callable:
     """The multiplier 1 − u / num_updates during update u (PureJaxRL's PPO annealing: constant
-    within an update's `steps_per_update` gradient steps, 0 after the last update)."""
+    within an update's `steps_per_update` gradient steps), and 0 from update `num_updates` on:
+    a run longer than the schedule stops learning rather than ascending."""
     def schedule(count):
-        return 1.0 - (count // steps_per_update).astype(jnp.float32) / num_updates
+        fraction = (count // steps_per_update).astype(jnp.float32) / num_updates
+        return jnp.maximum(1.0 - fraction, 0.0)
     return schedule

@@ -201,3 +201,25 @@ def test_box_observation_normalisation():
     env, params = envs.make("seals/RiskyPath-v0")  # Discrete observations: nothing to scale
     with pytest.raises(ValueError, match="obs_normalization: 'box' needs a Box observation space"):
         ppo.PPOEngine(ppo.PPOConfig(obs_normalization="box"), env, params)
+
+
+def test_annealed_learning_rate_stops_at_zero_past_the_schedule():
+    """With anneal_lr, updates past `num_updates` leave the parameters where they are: the
+    learning rate decays to 0 and stays there (it used to turn negative: gradient ascent)."""
+    from jaxrl_align.nn import optim
+
+    schedule = optim.linear_decay_per_update(4, 10)
+    counts = jnp.arange(0, 80, 4)
+    np.testing.assert_allclose(schedule(counts), np.maximum(1 - np.arange(20) / 10, 0.0),
+                               atol=1e-7)
+    env, params = envs.make("seals/CartPole-v0")
+    config = ppo.PPOConfig(num_envs=2, num_steps=8, update_epochs=1, num_minibatches=1,
+                           total_timesteps=32)  # a 2-update schedule
+    algo = ppo.make(config, env, params)
+    from jaxrl_align.algorithm import train
+
+    at_end, _ = jax.jit(lambda k: train(algo, k, None, 2))(jax.random.PRNGKey(0))
+    past_end, _ = jax.jit(lambda s: jax.lax.scan(lambda s, _: algo.update(s), s, None,
+                                                 length=3))(at_end)
+    for a, b in zip(jax.tree.leaves(at_end.params), jax.tree.leaves(past_end.params)):
+        np.testing.assert_array_equal(a, b)

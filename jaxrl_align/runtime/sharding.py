@@ -3,6 +3,7 @@ device would run on its share of the runs (`shard_map`), and host values to glob
 back (the same on one process or many)."""
 from __future__ import annotations
 
+import functools
 from typing import Callable, Sequence
 
 import jax
@@ -21,7 +22,9 @@ def per_device(f: Callable, mesh: Mesh, *specs, axis: str = AXIS) -> Callable:
     """`f` on each device's share alone (`shard_map`; `specs` per argument, P(axis) for the runs
     axis, P() for replicated). Every device runs exactly the program one device would run on its
     share, so results do not depend on the device count (XLA's automatic partitioning of the whole
-    program changes rounding). An argument passed as None stays None."""
+    program changes rounding). An argument passed as None stays None. The program keeps `f`'s
+    name (`jit(init)`, `jit(run_chunk)`, ...)."""
+    @functools.wraps(f)
     def call(*args):
         in_specs = tuple(None if a is None else spec for a, spec in zip(args, specs))
         return jax.shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=P(axis),

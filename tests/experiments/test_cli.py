@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from experiments import train
-from experiments.common import RunFlags
-from jaxrl_align import demos as demos_io
+from experiments.common import ProcessFlags
+from jaxrl_align.algorithms.bc import BCConfig
+from jaxrl_align.data import demonstrations as demos_io
+from jaxrl_align.runtime.runner import RunSettings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args):
@@ -87,9 +89,10 @@ def test_truncated_demos_file(tmp_path, demo_file):
 
 def test_bc_run_writes_every_output(tmp_path, demo_file):
     out = tmp_path / "run"
-    command = train.BCCommand(demos=demo_file, epochs=2,
-                              run=RunFlags(seeds=2, out=out, num_chunks=2, eval_episodes=2,
-                                           final_eval_episodes=3, progress=False))
+    command = train.BCCommand(demos=demo_file,
+                              run=RunSettings(seeds=2, num_chunks=2, eval_episodes=2,
+                                              final_eval_episodes=3, progress=False),
+                              process=ProcessFlags(out=out), bc=BCConfig(epochs=2))
     train.main(command)
     for name in ("config.json", "results.json", "metrics.jsonl", "learning_curve.png"):
         assert (out / name).is_file(), name
@@ -128,7 +131,7 @@ def test_saved_comparisons_train_offline_from_the_command_line(tmp_path):
     and `--dataset` trains on that file alone (the documented way to make one)."""
     import envs
     from jaxrl_align.algorithms import preference_comparisons as pc
-    from jaxrl_align.preference_data import load_preferences
+    from jaxrl_align.data.preference_dataset import load_preferences
 
     online, offline = tmp_path / "online", tmp_path / "offline"
     command = parse_cli("preferences", "--save-comparisons", "--seeds", "2", "--out",

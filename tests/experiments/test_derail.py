@@ -59,7 +59,7 @@ def test_preferences_row_fits_every_task():
     """The preferences row builds on every diagnostic task (no compilation): fragments are whole
     episodes that fit the rollouts they are cut from, the reward sees the action (LargestSum's
     reward is the action's), and the agent is the ppo row's PPO on the same budget."""
-    from jaxrl_align import rollout
+    from jaxrl_align.data import rollout
 
     flags = derail.DerailFlags(budget=0.5)
     for task_id in derail.diagnostic_task_ids():

@@ -1,4 +1,4 @@
-"""The unrolled threefry lowering (jaxrl_align.threefry_lowering) is active below its size limit,
+"""The unrolled threefry lowering (jaxrl_align.platform.threefry) is active below its size limit,
 absent above it, and changes no random number."""
 import json
 import os
@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxrl_align  # noqa: F401  (registers the lowering)
-from jaxrl_align import threefry_lowering
+from jaxrl_align.platform import threefry
 
-LIMIT = threefry_lowering.MAX_UNROLLED_ELEMENTS
+LIMIT = threefry.MAX_UNROLLED_ELEMENTS
 SIZES = (1, 3, LIMIT, 4 * LIMIT)  # bits(n) hashes n counters (jax_threefry_partitionable)
 
 DRAWS = """
@@ -30,9 +30,9 @@ print(json.dumps(out))
 
 def _draws(rolled: bool) -> dict:
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env.pop(threefry_lowering.ENV_FLAG, None)
+    env.pop(threefry.OFF_SWITCH, None)
     if rolled:
-        env[threefry_lowering.ENV_FLAG] = "1"
+        env[threefry.OFF_SWITCH] = "1"
     proc = subprocess.run([sys.executable, "-c", DRAWS], env=env, capture_output=True, text=True,
                           timeout=300, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])

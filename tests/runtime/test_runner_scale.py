@@ -16,33 +16,43 @@ import pytest
 from jax import monitoring
 
 import envs
-from jaxrl_align import runner
-from jaxrl_align.algorithms import bc, ppo
-from jaxrl_align.sweep import Sweep, rank
+from jaxrl_align.algorithms import bc
+from jaxrl_align.rl import ppo
+from jaxrl_align.runtime import runner
+from jaxrl_align.runtime.sweep import Sweep, rank
 from jaxrl_align.types import flatten_trajectories
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCHEDULER = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 
 # Every program JAX lowers to XLA fires this event, whether or not the persistent compilation
-# cache then spares the backend compile: it counts compilations requested.
+# cache then spares the backend compile: it counts compilations requested. The listener keeps
+# the name of each lowered module.
 LOWERED = "/jax/core/compile/jaxpr_to_mlir_module_duration"
 _lowered: list[str] = []
 monitoring.register_event_duration_secs_listener(
-    lambda event, secs, **kw: _lowered.append(event) if event == LOWERED else None)
+    lambda event, secs, fun_name="", **kw: _lowered.append(fun_name) if event == LOWERED else None)
+
+# The runner's programs as their modules are named: `init`, the training chunk (`run_chunk`),
+# then `evaluate`. A run's other lowerings are small eager operations on the host side (seed
+# keys, evaluation keys, ...), lowered once per shape.
+INIT_CHUNK_EVALUATE = ["jit(init)", "jit(run_chunk)", "jit(evaluate)"]
+EVALUATE = ["jit(evaluate)"]
 
 
-def settings(seeds, **kw):
+def settings(seeds, first_seed=0, **kw):
     kw = {"num_updates": 2, "num_chunks": 2, "eval_episodes": 1, "final_eval_episodes": 2,
           "progress": False, **kw}
-    return runner.RunSettings(seeds=tuple(seeds), **kw)
+    return runner.RunSettings(seeds=seeds, first_seed=first_seed, **kw)
 
 
 def count_run(*args, **kwargs):
-    """(result, runner programs compiled, XLA lowerings) of one runner.run call."""
-    programs, lowered = len(runner.COMPILATIONS), len(_lowered)
+    """(result, the runner's programs lowered, every XLA lowering) of one runner.run call."""
+    start = len(_lowered)
     result = runner.run(*args, **kwargs)
-    return result, runner.COMPILATIONS[programs:], len(_lowered) - lowered
+    lowered = _lowered[start:]
+    programs = [name for name in lowered if name in set(INIT_CHUNK_EVALUATE)]
+    return result, programs, len(lowered)
 
 
 def leaves(tree):
@@ -54,10 +64,10 @@ def test_bc_lr_grid_times_8_seeds_is_one_compilation(cartpole, cartpole_demos):
     algo = bc.make(bc.BCConfig(batch_size=100), env, params)
     demos = flatten_trajectories(cartpole_demos)
     grid = Sweep.grid({"lr": [0.0, 1e-3, 1e-2, 3e-2]})
-    result, programs, lowered = count_run(algo, env, params, settings(range(8)), demos, sweep=grid)
+    result, programs, lowered = count_run(algo, env, params, settings(8), demos, sweep=grid)
     # One program initialises all 32 runs, one trains them (every chunk), one evaluates them
     # (per chunk, and in repeated calls at the end): never one per grid point, seed or chunk.
-    assert programs == ["init", "chunk", "evaluate"]
+    assert programs == INIT_CHUNK_EVALUATE  # exactly 3 programs lowered
     assert result.final_returns.shape == (32, 2) and result.run_config.tolist() == sum(
         ([j] * 8 for j in range(4)), [])
     # The grid values reached the runs: lr = 0 leaves the initial parameters untouched.
@@ -67,7 +77,7 @@ def test_bc_lr_grid_times_8_seeds_is_one_compilation(cartpole, cartpole_demos):
         assert not np.array_equal(a, b[8:16])
     # New grid values (and other seeds): nothing is traced, lowered or compiled again.
     other = Sweep.grid({"lr": [5e-4, 2e-3, 5e-3, 1e-1]})
-    result2, programs, lowered = count_run(algo, env, params, settings(range(8, 16)), demos,
+    result2, programs, lowered = count_run(algo, env, params, settings(8, first_seed=8), demos,
                                            sweep=other)
     assert programs == [] and lowered == 0
     assert result2.configs == other.config_dicts()
@@ -79,10 +89,10 @@ def test_ppo_lr_grid_times_8_seeds_is_one_compilation(cartpole):
                            total_timesteps=32, hidden=(8, 8))
     algo = ppo.make(config, env, params)
     grid = Sweep.grid({"lr": [1e-4, 3e-4, 1e-3, 3e-3]})
-    result, programs, _ = count_run(algo, env, params, settings(range(8)), sweep=grid)
-    assert programs == ["init", "chunk", "evaluate"]
+    result, programs, _ = count_run(algo, env, params, settings(8), sweep=grid)
+    assert programs == INIT_CHUNK_EVALUATE
     assert result.final_returns.shape == (32, 2)
-    _, programs, lowered = count_run(algo, env, params, settings(range(8)),
+    _, programs, lowered = count_run(algo, env, params, settings(8),
                                      sweep=Sweep.grid({"lr": [2e-4, 5e-4, 2e-3, 5e-3]}))
     assert programs == [] and lowered == 0
 
@@ -96,14 +106,14 @@ def test_final_evaluation_reuses_the_chunk_evaluation_program(cartpole):
                            total_timesteps=32, hidden=(8, 8))
     algo = ppo.make(config, env, params)
     result, programs, _ = count_run(algo, env, params, settings(
-        range(2), eval_episodes=3, final_eval_episodes=5, deterministic_eval=False))
-    assert programs == ["init", "chunk", "evaluate"]
+        2, eval_episodes=3, final_eval_episodes=5, deterministic_eval=False))
+    assert programs == INIT_CHUNK_EVALUATE
     assert result.final_returns.shape == (2, 5)
     assert not np.array_equal(result.final_returns[:, :3].mean(axis=1), result.eval_returns[:, -1])
     many = 3 * runner.MAX_FINAL_EVAL_CALLS + 1
     result, programs, _ = count_run(algo, env, params, settings(
-        range(2), eval_episodes=3, final_eval_episodes=many, deterministic_eval=False))
-    assert programs == ["evaluate"]  # the final one; init, chunk and per-chunk evaluation reused
+        2, eval_episodes=3, final_eval_episodes=many, deterministic_eval=False))
+    assert programs == EVALUATE  # the final one; init, chunk and per-chunk evaluation reused
     assert result.final_returns.shape == (2, many)
 
 
@@ -111,7 +121,8 @@ def test_planted_nan_is_reported_and_leaves_other_grid_points_unchanged(cartpole
     env, params = cartpole
     algo = bc.make(bc.BCConfig(batch_size=100), env, params)
     demos = flatten_trajectories(cartpole_demos)
-    run = lambda lrs: runner.run(algo, env, params, settings((3, 4), num_updates=3, num_chunks=3),
+    run = lambda lrs: runner.run(algo, env, params,
+                                 settings(2, first_seed=3, num_updates=3, num_chunks=3),
                                  demos, sweep=Sweep.grid({"lr": lrs}))
     absurd = run([1e-3, 1e38, 1e-2])
     sane = run([1e-3, 1e-4, 1e-2])
@@ -133,21 +144,23 @@ def test_planted_nan_is_reported_and_leaves_other_grid_points_unchanged(cartpole
 # --- starts) -----------------------------------------------------------------------------
 
 DEVICES_SCRIPT = textwrap.dedent("""
-    import json, sys
+    import json
     import jax, numpy as np
-    sys.path.insert(0, "tests")
-    from conftest import cartpole_controller
-    from jaxrl_align import compilation_cache, rollout, runner
-    from jaxrl_align.algorithms import bc, ppo
-    from jaxrl_align.sweep import Sweep
-    from jaxrl_align.types import flatten_trajectories
     import envs
+    from envs.controllers import cartpole_controller
+    from jaxrl_align.algorithms import bc
+    from jaxrl_align.data import rollout
+    from jaxrl_align.platform import compilation_cache
+    from jaxrl_align.rl import ppo
+    from jaxrl_align.runtime import runner
+    from jaxrl_align.runtime.sweep import Sweep
+    from jaxrl_align.types import flatten_trajectories
     compilation_cache.enable()
     assert jax.device_count() == 4, jax.devices()
     env, params = envs.make("seals/CartPole-v0")
     demos = flatten_trajectories(rollout.collect_episodes(
         env, params, cartpole_controller, jax.random.PRNGKey(0), 4, 500))
-    settings = lambda **kw: runner.RunSettings(seeds=(0, 1, 2), num_updates=2, num_chunks=2,
+    settings = lambda **kw: runner.RunSettings(seeds=3, num_updates=2, num_chunks=2,
         eval_episodes=1, final_eval_episodes=2, progress=False, **kw)
     grid = Sweep.grid({"lr": [1e-3, 1e-2]})   # 6 runs: padded to 8 on 4 devices
     algos = {"bc": (bc.make(bc.BCConfig(batch_size=100), env, params), demos),
@@ -206,7 +219,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def demo_file(tmp_path_factory, cartpole_demos):
-    from jaxrl_align import demos as demos_io
+    from jaxrl_align.data import demonstrations as demos_io
 
     path = tmp_path_factory.mktemp("demos") / "cartpole.npz"
     return demos_io.save_demos(path, cartpole_demos, env_id="seals/CartPole-v0", source="controller")
@@ -214,7 +227,7 @@ def demo_file(tmp_path_factory, cartpole_demos):
 
 def bc_cli(demo_file, out, *extra):
     return [sys.executable, "-m", "experiments.train", "bc", "--demos", str(demo_file),
-            "--seeds", "4", "--epochs", "4", "--num-chunks", "4", "--eval-episodes", "1",
+            "--seeds", "4", "--bc.epochs", "4", "--num-chunks", "4", "--eval-episodes", "1",
             "--final-eval-episodes", "2", "--bc.batch-size", "100", "--no-progress",
             "--out", str(out), *extra]
 
@@ -272,7 +285,7 @@ def test_sweep_command_ranks_configurations(tmp_path, demo_file):
     out = tmp_path / "sweep"
     proc = subprocess.run(
         [sys.executable, "-m", "experiments.sweep", "bc", "--demos", str(demo_file), "--seeds", "3",
-         "--epochs", "3", "--num-chunks", "1", "--eval-episodes", "1", "--final-eval-episodes",
+         "--bc.epochs", "3", "--num-chunks", "1", "--eval-episodes", "1", "--final-eval-episodes",
          "2", "--bc.batch-size", "100", "--no-progress", "--out", str(out),
          "--grid", "lr=0,1e-2", "ent-weight=1e-3"], cwd=REPO, capture_output=True, text=True,
         timeout=600)
@@ -288,17 +301,3 @@ def test_sweep_command_ranks_configurations(tmp_path, demo_file):
         capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "cannot be swept" in bad.stderr
     assert not (tmp_path / "bad").exists()
-
-
-def test_sweep_specs():
-    grid = Sweep.grid({"lr": [1, 2], "ent_weight": [0, 3, 4]})
-    assert len(grid) == 6 and grid.config_dicts()[1] == {"lr": 1.0, "ent_weight": 3.0}
-    seeds, config, hp = grid.runs([7, 8])
-    assert seeds.tolist() == [7, 8] * 6 and config.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
-    assert hp["ent_weight"].tolist() == [0, 0, 3, 3, 4, 4] * 2 and hp["lr"].dtype == np.float32
-    rand = Sweep.random({"lr": (1e-5, 1e-1, True), "gamma": (0.9, 0.99, False)}, 50, seed=1)
-    lr = np.array([c["lr"] for c in rand.config_dicts()])
-    assert len(rand) == 50 and lr.min() >= 1e-5 and lr.max() <= 1e-1 and lr.min() < 1e-4
-    assert rand == Sweep.random({"lr": (1e-5, 1e-1, True), "gamma": (0.9, 0.99, False)}, 50, seed=1)
-    with pytest.raises(ValueError, match="no values"):
-        Sweep.grid({"lr": []})

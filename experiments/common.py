@@ -39,6 +39,43 @@ def flag_error(error: Exception) -> UsageError:
     return UsageError(str(error))
 
 
+def _flag_for(message: str, argv: list[str]) -> str:
+    """A config error "field: problem" as "--the.flag-given: problem", naming the flag on the
+    command line that set that field (the defaults are valid, so a given flag is the cause)."""
+    name, sep, problem = message.partition(": ")
+    if not sep or not name.isidentifier():
+        return message
+    dashed = name.replace("_", "-")
+    for arg in argv:
+        flag = arg.split("=", 1)[0]
+        if flag.startswith("--") and flag.rsplit(".", 1)[-1].lstrip("-") in (dashed, name):
+            return f"{flag}: {problem}"
+    return message
+
+
+def parse_command_line(commands: dict, argv: list[str] | None = None):
+    """tyro's subcommand parser, with a config's validation error (raised while tyro builds it)
+    as one line naming the flag, like every other input error. Uses tyro's parse-error hook
+    (`tyro._errors.on_parse_error`, internal to tyro 1.0); without it tyro prints its own box."""
+    import tyro
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        from tyro._errors import on_parse_error
+    except ImportError:
+        return tyro.extras.subcommand_cli_from_dict(commands, args=argv)
+
+    def one_line(event):
+        if type(event).__name__ == "InstantiationFailure":
+            raise UsageError(_flag_for(event.message, argv))
+
+    try:
+        with on_parse_error(one_line):
+            return tyro.extras.subcommand_cli_from_dict(commands, args=argv)
+    except UsageError as e:
+        exit_on_usage_error(e)
+
+
 def check_process_flags(flags: ProcessFlags) -> None:
     if flags.coordinator_address is not None and not 0 <= flags.process_id < flags.num_processes:
         raise UsageError(f"--process-id: expected 0 <= id < --num-processes "
@@ -115,13 +152,20 @@ def exit_on_usage_error(error: Exception) -> None:
 
 
 def results_table(title: str, seeds, summary: dict) -> str:
-    """Per-seed return and normalised score, then IQM with its bootstrap 95% interval."""
+    """Per-seed return and normalised score (diverged runs marked), then IQM with its bootstrap
+    95% interval over the runs that did not diverge."""
     rows = [title, f"{'seed':>6} {'return':>10} {'normalised':>11}"]
     scores = summary.get("normalized_score") or [float("nan")] * len(seeds)
-    for seed, ret, score in zip(seeds, summary["return_mean"], scores):
-        rows.append(f"{seed:>6} {ret:>10.1f} {score:>11.3f}")
-    if "iqm" in summary:
+    excluded = set(summary.get("excluded", ()))
+    for i, (seed, ret, score) in enumerate(zip(seeds, summary["return_mean"], scores)):
+        rows.append(f"{seed:>6} {ret:>10.1f} {score:>11.3f}"
+                    + ("  diverged: not in the IQM" if i in excluded else ""))
+    if summary.get("iqm") is not None and "normalized_score" in summary:
         lo, hi = summary["iqm_ci95"]
+        kept = [r for i, r in enumerate(summary["return_mean"]) if i not in excluded]
         rows.append(f"IQM normalised score {summary['iqm']:.3f}  (95% CI {lo:.3f} – {hi:.3f}); "
-                    f"mean return {np.mean(summary['return_mean']):.1f}")
+                    f"mean return {np.mean(kept):.1f}"
+                    + (f"; {len(excluded)} diverged run(s) left out" if excluded else ""))
+    elif excluded and len(excluded) == len(seeds):
+        rows.append("every run diverged: no IQM")
     return "\n".join(rows)

@@ -6,7 +6,7 @@
 4. train AIRL beside it (4 seeds in one program) from the same demonstrations, and save its
    learned reward,
 5. print a table (per-seed return, normalised score, IQM with a 95% bootstrap interval) and write
-   results, metrics and learning curves under --out.
+   results, metrics and learning curves under --out (a second quickstart replaces them).
 
     python -m experiments.quickstart            # or: make quickstart
 """
@@ -69,7 +69,8 @@ def main(flags: QuickstartFlags) -> dict:
     expert_algo = ppo.make(ppo.PPOConfig(), env, env_params)
     expert_run = runner.run(
         expert_algo, env, env_params,
-        runner.RunSettings(seeds=flags.expert_seeds, num_chunks=10, progress=flags.progress),
+        runner.RunSettings(seeds=flags.expert_seeds, num_chunks=10, progress=flags.progress,
+                           overwrite=True),
         env_id=ENV_ID, reference_returns=reference, out_dir=flags.out / "expert")
     best = expert_run.best_run()
     expert_state = expert_run.run_state(best)
@@ -89,7 +90,8 @@ def main(flags: QuickstartFlags) -> dict:
     bc_algo = bc.make(bc.BCConfig(epochs=flags.bc_epochs), env, env_params)
     bc_run = runner.run(
         bc_algo, env, env_params,
-        runner.RunSettings(seeds=flags.bc_seeds, num_chunks=10, progress=flags.progress),
+        runner.RunSettings(seeds=flags.bc_seeds, num_chunks=10, progress=flags.progress,
+                           overwrite=True),
         data=demos.demo_transitions(trajs), env_id=ENV_ID, reference_returns=reference,
         out_dir=flags.out / "bc")
     summaries = {"expert": expert_run.summary, "bc": bc_run.summary}
@@ -99,7 +101,8 @@ def main(flags: QuickstartFlags) -> dict:
         airl_algo = airl.make(airl_config, env, env_params)
         airl_run = runner.run(
             airl_algo, env, env_params,
-            runner.RunSettings(seeds=flags.airl_seeds, num_chunks=10, progress=flags.progress),
+            runner.RunSettings(seeds=flags.airl_seeds, num_chunks=10, progress=flags.progress,
+                               overwrite=True),
             data=demos.demo_transitions(trajs), env_id=ENV_ID, reference_returns=reference,
             out_dir=flags.out / "airl")
         reward_path = airl.save_reward(flags.out / "airl" / "reward.msgpack", airl_config, ENV_ID,

@@ -128,4 +128,6 @@ def main(command):
 
 
 if __name__ == "__main__":
-    main(tyro.extras.subcommand_cli_from_dict(COMMANDS))
+    from experiments.common import parse_command_line
+
+    main(parse_command_line(COMMANDS))

@@ -29,7 +29,8 @@ import tyro
 
 from experiments.common import (ProcessFlags, UsageError, check_process_flags,
                                 exit_on_usage_error, flag_error, init_distributed, make_env,
-                                reference_returns_or_none, results_table, setup_jax)
+                                parse_command_line, reference_returns_or_none, results_table,
+                                setup_jax)
 from jaxrl_align.algorithms import bc, preference_comparisons
 from jaxrl_align.algorithms.adversarial import airl, gail
 from jaxrl_align.algorithms.irl import maxent_irl, mce_irl, occupancy_matching
@@ -62,6 +63,9 @@ class DemosCommand(Command):
     demos: Path
     """demonstrations file written by `save_demos` (e.g. by the quickstart or
     experiments.controller_demos)"""
+
+    def data_paths(self) -> dict:
+        return {"demos": self.demos}
 
     def load_data(self, env, env_params):
         """The demonstrations as flat transitions, checked against the environment."""
@@ -131,6 +135,9 @@ class TabularIRLCommand(Command):
     expert_episodes: int = 0
     """without --demos-file: 0 fits the expert's exact occupancy, N > 0 N sampled episodes"""
 
+    def data_paths(self) -> dict:
+        return {} if self.demos_file is None else {"demos": self.demos_file}
+
     def tabular_data(self, env, env_params, discount):
         from jaxrl_align.data import demonstrations
 
@@ -194,6 +201,9 @@ class PreferencesCommand(Command):
         make = preference_comparisons.make_offline if self.dataset else preference_comparisons.make
         return make(self.preferences, env, env_params)
 
+    def data_paths(self) -> dict:
+        return {} if self.dataset is None else {"dataset": self.dataset}
+
     def load_data(self, env, env_params):
         if self.dataset is None:
             return None
@@ -222,9 +232,22 @@ COMMANDS = {"ppo": PPOCommand, "bc": BCCommand, "gail": GAILCommand, "airl": AIR
             "preferences": PreferencesCommand}
 
 
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def prepare(command):
     """Everything that can fail on bad input, before any compilation or output:
-    (algorithm, env, env_params, data, settings, output folder)."""
+    (algorithm, env, env_params, data, settings, output folder, data files)."""
+    from jaxrl_align.runtime.outputs import check_output_folder
+    from jaxrl_align.runtime.runner import num_updates_of
+
     try:
         command.run.validate()
     except ValueError as e:
@@ -233,11 +256,13 @@ def prepare(command):
     env, env_params = make_env(command.process.env)
     algo = command.build(env, env_params)
     data = command.load_data(env, env_params) if hasattr(command, "load_data") else None
-    from jaxrl_align.runtime.runner import num_updates_of
-
     settings = replace(command.run, num_updates=num_updates_of(command.run, algo))
     out = command.process.out or Path("runs") / f"{algo.name}-{command.process.env.replace('/', '_')}"
-    return algo, env, env_params, data, settings, out
+    check_output_folder(out)
+    paths = command.data_paths() if hasattr(command, "data_paths") else {}
+    data_files = {name: {"path": str(Path(path).absolute()), "sha256": file_sha256(path)}
+                  for name, path in paths.items()} or None
+    return algo, env, env_params, data, settings, out, data_files
 
 
 def main(command, sweep=None):
@@ -245,19 +270,20 @@ def main(command, sweep=None):
     seed. Returns the RunResult (None in processes other than 0 of a multi-process run)."""
     from jaxrl_align.runtime import runner
     from jaxrl_align.runtime.checkpoints import ResumeError
+    from jaxrl_align.runtime.outputs import OutputError
 
     init_distributed(command.process)
     try:
-        algo, env, env_params, data, settings, out = prepare(command)
-    except ValueError as e:  # UsageError, DataFileError, bad settings
+        algo, env, env_params, data, settings, out, data_files = prepare(command)
+    except ValueError as e:  # UsageError, DataFileError, OutputError, bad settings
         exit_on_usage_error(e)
     setup_jax(command.process)
     try:
         result = runner.run(algo, env, env_params, settings, data, env_id=command.process.env,
                             reference_returns=reference_returns_or_none(command.process.env),
                             out_dir=out, extra_config={"command": type(command).__name__},
-                            sweep=sweep)
-    except ResumeError as e:
+                            sweep=sweep, data_files=data_files)
+    except (ResumeError, OutputError) as e:
         exit_on_usage_error(e)
     if jax.process_index() != 0:
         return None
@@ -271,4 +297,4 @@ def main(command, sweep=None):
 
 
 if __name__ == "__main__":
-    main(tyro.extras.subcommand_cli_from_dict(COMMANDS))
+    main(parse_command_line(COMMANDS))

@@ -76,24 +76,30 @@ def bootstrap_ci(x, statistic: Callable = iqm, confidence: float = 0.95,
     return float(lo), float(hi)
 
 
-def summarize(returns_per_seed, random_return: float, expert_return: float) -> dict:
+def summarize(returns_per_seed, random_return: float | None = None,
+              expert_return: float | None = None, exclude=()) -> dict:
     """The evaluation part of `results.json`, as plain Python numbers.
 
     `returns_per_seed` is [num_seeds, ...] (e.g. [num_seeds, num_episodes]); each seed's
-    returns are averaged, then normalised. `iqm`, `iqm_ci95` and `mean` are of the normalised
-    per-seed scores.
+    returns are averaged, then normalised (with both reference returns). `iqm`, `iqm_ci95` and
+    `mean` are of the normalised per-seed scores (of the returns without reference returns),
+    over every seed but those in `exclude` (diverged runs: their numbers are listed, not
+    aggregated; `excluded` says which). With every seed excluded they are None.
     """
-    if expert_return == random_return:
+    if expert_return is not None and expert_return == random_return:
         raise ValueError(f"summarize: expert_return and random_return are both {expert_return}; "
                          "the normalised score is undefined")
     returns = np.asarray(returns_per_seed, dtype=np.float64)
     return_mean = returns.reshape(returns.shape[0], -1).mean(axis=1)
-    scores = normalized_score(return_mean, random_return, expert_return)
-    lo, hi = bootstrap_ci(scores)
-    return {
-        "return_mean": return_mean.tolist(),
-        "normalized_score": scores.tolist(),
-        "iqm": float(iqm(scores)),
-        "iqm_ci95": [lo, hi],
-        "mean": float(scores.mean()),
-    }
+    summary = {"return_mean": return_mean.tolist()}
+    values = return_mean
+    if random_return is not None and expert_return is not None:
+        values = normalized_score(return_mean, random_return, expert_return)
+        summary["normalized_score"] = values.tolist()
+    kept = np.setdiff1d(np.arange(len(values)), np.asarray(list(exclude), np.int64))
+    summary["excluded"] = sorted(int(i) for i in exclude)
+    if kept.size == 0:
+        return {**summary, "iqm": None, "iqm_ci95": None, "mean": None}
+    lo, hi = bootstrap_ci(values[kept])
+    return {**summary, "iqm": float(iqm(values[kept])), "iqm_ci95": [lo, hi],
+            "mean": float(values[kept].mean())}

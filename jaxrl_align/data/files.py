@@ -67,7 +67,12 @@ def read_npz(path: Path, error: type[DataFileError]) -> dict[str, np.ndarray]:
             # file was written with pickle, which we never load.
             arrays = {}
             for field in npz.files:
-                arrays[field] = npz[field]
+                value = npz[field]
+                if not isinstance(value, np.ndarray):  # NumPy hands back the raw bytes
+                    raise error(f"{label}: field '{field}' is not a NumPy array (its bytes are "
+                                "not in .npy format); expected an .npz of arrays written "
+                                "without pickle")
+                arrays[field] = value
             return arrays
     except DataFileError:
         raise

@@ -14,7 +14,8 @@ in a program at a time.
 """
 from __future__ import annotations
 
-import json
+import hashlib
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +68,11 @@ class RunSettings:
     keep_checkpoints: int = 2
     """how many of the latest checkpoints to keep"""
     resume: bool = False
-    """continue a stopped run from the latest checkpoint in the output folder (bit for bit)"""
+    """continue a stopped run from the latest intact checkpoint in the output folder (bit for
+    bit); a fresh start if there is none"""
+    overwrite: bool = False
+    """start afresh in an output folder that holds an earlier run, deleting its checkpoints,
+    results.json and metrics.jsonl (nothing else)"""
     tensorboard: bool = False
     """also write per-chunk scalars (means over runs) for TensorBoard to <out>/tensorboard"""
 
@@ -92,6 +97,12 @@ class RunSettings:
         if int(self.checkpoint_every) < 0:
             raise ValueError(f"checkpoint_every: expected 0 (never) or a positive integer, "
                              f"got {self.checkpoint_every}")
+        if self.resume and int(self.checkpoint_every) == 0:
+            raise ValueError("resume: needs checkpoints to resume from; expected "
+                             "--checkpoint-every of 1 or more, got 0")
+        if self.resume and self.overwrite:
+            raise ValueError("overwrite: deletes the checkpoints --resume would continue from; "
+                             "expected one of the two, got both")
 
 
 def num_updates_of(settings: RunSettings, algo: Algorithm) -> int:
@@ -250,17 +261,72 @@ def run_hyperparameters(algo: Algorithm, num_runs: int, values: dict | None):
     return with_values(base, {k: np.asarray(v) for k, v in values.items()})
 
 
+def digest(tree) -> str:
+    """SHA-256 of a pytree of arrays: its structure, and every leaf's dtype, shape and bytes."""
+    h = hashlib.sha256(str(jax.tree.structure(tree)).encode())
+    for leaf in jax.tree.leaves(tree):
+        leaf = np.asarray(leaf)
+        h.update(f"{leaf.dtype}{leaf.shape}".encode())
+        h.update(np.ascontiguousarray(leaf).tobytes())
+    return h.hexdigest()
+
+
+def _differences(ours, theirs, prefix: str = "") -> list[str]:
+    """Dotted names of the entries where two fingerprints differ."""
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        out = []
+        for key in sorted(set(ours) | set(theirs)):
+            out += _differences(ours.get(key), theirs.get(key), f"{prefix}{key}.")
+        return out
+    return [] if ours == theirs else [prefix.rstrip(".")]
+
+
+def earlier_run(out_dir: Path) -> list[str]:
+    """What an earlier run left in `out_dir`: checkpoints, results.json, metrics.jsonl."""
+    from jaxrl_align.runtime.checkpoints import completed_steps
+
+    found = [name for name in ("results.json", "metrics.jsonl") if (out_dir / name).is_file()]
+    steps = completed_steps(out_dir / "checkpoints")
+    if steps:
+        found.append(f"checkpoints up to chunk {steps[-1]}")
+    return found
+
+
+def prepare_output_folder(out_dir: Path, settings: RunSettings) -> None:
+    """Refuse a fresh run into a folder that holds an earlier run (unless `resume`, or
+    `overwrite`, which deletes that run's checkpoints, results.json and metrics.jsonl)."""
+    from jaxrl_align.runtime.checkpoints import clear_steps
+
+    found = earlier_run(out_dir)
+    if not found or settings.resume:
+        return
+    if not settings.overwrite:
+        raise outputs.OutputError(
+            f"--out: {out_dir} holds an earlier run ({', '.join(found)}); pass --resume to "
+            "continue it or --overwrite to start afresh")
+    clear_steps(out_dir / "checkpoints")
+    for name in ("results.json", "metrics.jsonl"):
+        (out_dir / name).unlink(missing_ok=True)
+
+
 def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
         env_id: str | None = None, reference_returns: tuple[float, float] | None = None,
         out_dir: Path | None = None, extra_config: dict | None = None,
-        hparams: dict | None = None, sweep=None, devices: Sequence | None = None) -> RunResult:
+        hparams: dict | None = None, sweep=None, devices: Sequence | None = None,
+        data_files: dict | None = None) -> RunResult:
     """Train `algo` on every run in one program per chunk, evaluate, and (with `out_dir`) write
     config.json, results.json, metrics.jsonl, learning_curve.png and checkpoints/.
 
     Runs are the seeds, or with `sweep` (a `runtime.sweep.Sweep`) every configuration × every
     seed. `hparams` alternatively gives each seed its own hyperparameters: dotted path ("lr",
     "ppo.ent_coef") -> one value per seed. Values are traced, so changing them never recompiles.
-    `devices` defaults to every device of every process (`jax.devices()`).
+    `devices` defaults to every device of every process (`jax.devices()`). `data_files`
+    (name -> {"path", "sha256"}) records where the data came from, in config.json and in the
+    fingerprint a resume is checked against.
+
+    An output folder is checked before anything is compiled, and owned by this run until it
+    returns (`outputs.OutputLock`): a second run into it is refused, and so is a fresh run into
+    a folder that holds an earlier run, unless `resume` or `overwrite`.
     """
     settings.validate()
     num_updates = num_updates_of(settings, algo)
@@ -280,6 +346,36 @@ def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
                          f"sweepable ones are {paths(algo.config)}")
     num_runs = len(run_seeds)
     run_hparams = run_hyperparameters(algo, num_runs, values)
+    primary = jax.process_index() == 0
+    lock = None
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        outputs.check_output_folder(out_dir)
+        if primary:
+            lock = outputs.OutputLock(out_dir)
+    try:
+        if out_dir is not None and primary:
+            prepare_output_folder(out_dir, settings)
+        _barrier("jaxrl_align_output_folder")
+        return _run(algo, env, env_params, settings, data, env_id, reference_returns, out_dir,
+                    extra_config, devices, data_files, num_updates, seeds, configs, run_seeds,
+                    run_config, values, run_hparams)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _barrier(name: str) -> None:
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def _run(algo, env, env_params, settings, data, env_id, reference_returns, out_dir, extra_config,
+         devices, data_files, num_updates, seeds, configs, run_seeds, run_config, values,
+         run_hparams) -> RunResult:
+    num_runs = len(run_seeds)
     bounds = chunk_bounds(num_updates, settings.num_chunks)
     num_chunks = len(bounds)
     max_steps = max_episode_steps(env_params)
@@ -312,26 +408,22 @@ def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
     hp_g = [to_global(jax.tree.map(lambda v: v[sl], run_hparams), progs.runs) for sl in slices]
     length_g = lambda n: to_global(np.int32(n), progs.replicated)
 
-    t0 = time.perf_counter()
-    init_fn = progs.compiled("init", keys_g[0], data_g, hp_g[0])
     abstract = jax.eval_shape(progs.init, keys_g[0], data_g, hp_g[0])
     abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=progs.runs),
                             abstract)
-    chunk_fn = progs.compiled("chunk", abstract, data_g, length_g(bounds[0]))
-    eval_chunk_fn = progs.compiled("evaluate", abstract,
-                                   to_global(eval_keys[slices[0], 0], progs.runs), env_params_g,
-                                   static=(settings.eval_episodes,))
-    compile_s = time.perf_counter() - t0
 
-    fingerprint = json.dumps({
+    # Everything that shapes the result; a resume must match it exactly.
+    fingerprint = outputs.finite_json({
         "algo": algo.name, "algo_config": config_to_dict(algo.config),
         "run": {k: v for k, v in config_to_dict(settings).items()
-                if k not in ("progress", "resume", "checkpoint_every", "keep_checkpoints",
-                             "tensorboard")},
+                if k not in ("progress", "resume", "overwrite", "checkpoint_every",
+                             "keep_checkpoints", "tensorboard")},
         "num_updates": num_updates, "run_seeds": run_seeds.tolist(),
         "hparams": None if values is None else {k: np.asarray(v).tolist()
                                                 for k, v in values.items()},
-        "layout": [slice_size, num_slices]}, sort_keys=True, default=str)
+        "layout": [slice_size, num_slices], "env": env_id, "env_params": digest(env_params),
+        "data": digest(data),
+        "data_files": {name: f.get("sha256") for name, f in (data_files or {}).items()} or None})
 
     ckpt = None
     start_chunk, resumed_from = 0, None
@@ -344,22 +436,46 @@ def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
     if out_dir is not None and settings.checkpoint_every > 0:
         from jaxrl_align.runtime.checkpoints import ResumeError, RunCheckpoints
 
-        ckpt = RunCheckpoints(Path(out_dir) / "checkpoints", settings.keep_checkpoints,
-                              fresh=not settings.resume)
-        step = ckpt.latest_step() if settings.resume else None
-        if step is not None:
-            meta = ckpt.restore_meta(step)
-            if meta["fingerprint"] != fingerprint:
-                raise ResumeError(f"--resume: the checkpoint in {ckpt.directory} is of a different "
-                                  "run (algorithm, settings, seeds, sweep or device layout differ)")
-            states = ckpt.restore_state(step, [abstract] * num_slices)
-            start_chunk = resumed_from = int(meta["chunk"])
-            metric_log = [{k: np.asarray(v, np.float32) for k, v in m.items()}
-                          for m in meta["metric_log"]]
-            eval_log = [np.asarray(e, np.float32) for e in meta["eval_log"]]
-            env_steps_log = [int(e) for e in meta["env_steps_log"]]
-            lines = list(meta["lines"])
-            diverged = {int(d["run"]): d for d in meta["diverged"]}
+        ckpt = RunCheckpoints(out_dir / "checkpoints", settings.keep_checkpoints)
+
+        def same_run(meta):
+            differ = _differences(fingerprint, meta.get("fingerprint"))
+            if differ:
+                ckpt.close()
+                raise ResumeError(
+                    f"--resume: the checkpoint in {ckpt.directory} belongs to a different "
+                    f"run: {', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''} differ "
+                    "(algorithm, settings, seeds, sweep, layout, environment or data)")
+
+        if settings.resume:
+            step, meta, restored, skipped = ckpt.restore_latest([abstract] * num_slices,
+                                                                same_run)
+            if step is None and skipped:
+                ckpt.close()
+                raise ResumeError(f"--resume: no intact checkpoint in {ckpt.directory} "
+                                  f"({'; '.join(skipped)})")
+            for line in skipped:
+                if primary:
+                    print(f"--resume: skipped {line}", file=sys.stderr)
+            if step is not None:
+                states = restored
+                start_chunk = resumed_from = int(meta["chunk"])
+                metric_log = [{k: np.asarray(v, np.float32) for k, v in m.items()}
+                              for m in meta["metric_log"]]
+                eval_log = [np.asarray(e, np.float32) for e in meta["eval_log"]]
+                env_steps_log = [int(e) for e in meta["env_steps_log"]]
+                lines = list(meta["lines"])
+                diverged = {int(d["run"]): d for d in meta["diverged"]}
+
+    # Compiled after the checks above, so a refused resume costs no compilation (and a resumed
+    # run needs no `init`).
+    t0 = time.perf_counter()
+    init_fn = None if states is not None else progs.compiled("init", keys_g[0], data_g, hp_g[0])
+    chunk_fn = progs.compiled("chunk", abstract, data_g, length_g(bounds[0]))
+    eval_chunk_fn = progs.compiled("evaluate", abstract,
+                                   to_global(eval_keys[slices[0], 0], progs.runs), env_params_g,
+                                   static=(settings.eval_episodes,))
+    compile_s = time.perf_counter() - t0
     if states is None:
         states = [init_fn(k, data_g, h) for k, h in zip(keys_g, hp_g)]
 
@@ -406,7 +522,7 @@ def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
         if diverged:
             shown["diverged"] = len(diverged)
         bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()})
-        lines.append(json.dumps({
+        lines.append(outputs.json_text({
             "chunk": c, "updates": updates, "env_steps": env_steps,
             "eval_return": eval_returns.tolist(),
             **{k: v.tolist() for k, v in chunk_means.items()},
@@ -436,8 +552,10 @@ def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
         tb.close()
 
     per_run = final_returns.mean(axis=1)
-    summary = evaluation.summarize(per_run, *reference_returns) if reference_returns else {
-        "return_mean": per_run.tolist()}
+    # Diverged runs are listed with their numbers but left out of the aggregates.
+    excluded = sorted(diverged)
+    summary = (evaluation.summarize(per_run, *reference_returns, exclude=excluded)
+               if reference_returns else {"return_mean": per_run.tolist(), "excluded": excluded})
     state = jax.tree.map(lambda *parts: gather(parts), *states) if len(states) > 1 else \
         jax.tree.map(lambda x: to_host(x)[:num_runs], states[0])
     # Gathered on the host (slices, devices, processes); handed back as JAX arrays on the default
@@ -454,7 +572,8 @@ def run(algo: Algorithm, env, env_params, settings: RunSettings, data=None, *,
         processes=jax.process_count(), slice_size=slice_size, num_slices=num_slices,
         resumed_from=resumed_from)
     if out_dir is not None and primary:
-        write_run(result, algo, settings, num_updates, Path(out_dir), env_id, extra_config)
+        write_run(result, algo, settings, num_updates, out_dir, env_id,
+                  {**(extra_config or {}), "data_files": data_files})
     return result
 
 
@@ -471,7 +590,9 @@ def results_record(result: RunResult, algo_name: str, env_id: str | None) -> dic
         "slice_size": result.slice_size, "num_slices": result.num_slices,
         "configs": result.configs,
         "config_index": None if result.configs is None else result.run_config.tolist(),
-        "diverged": result.diverged, "resumed_from": result.resumed_from,
+        "diverged": result.diverged,
+        "iqm_excludes": s.get("excluded", []),  # diverged runs, left out of iqm and iqm_ci95
+        "resumed_from": result.resumed_from,
     }
 
 

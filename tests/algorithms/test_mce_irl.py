@@ -186,7 +186,7 @@ def test_train_command_runs_through_the_runner_and_acts(tmp_path):
                                progress=False),
         process=ProcessFlags(env="seals/CliffWorld7x4-v0", out=tmp_path),
         mce_irl=mce_irl.MCEIRLConfig(lr=0.1, max_iter=200))
-    algo, env, model, data, settings, out = train_cli.prepare(command)
+    algo, env, model, data, settings, out, _ = train_cli.prepare(command)
     assert isinstance(data, mce_irl.TabularIRLData) and settings.num_updates == 200
     result = runner.run(algo, env, model, settings, data, out_dir=out)
     for name in ("config.json", "results.json", "metrics.jsonl", "learning_curve.png"):

@@ -117,7 +117,7 @@ TINY_PREFERENCES = [  # a few seconds of training: the point is the files, not t
     "--preferences.ppo.update-epochs", "1", "--preferences.ppo.num-minibatches", "1",
     "--preferences.ppo.hidden", "8", "--preferences.ppo.total-timesteps", "192",
     "--num-chunks", "1", "--eval-episodes", "1", "--final-eval-episodes", "1",
-    "--checkpoint-every", "0", "--no-progress"]
+    "--no-progress"]  # with checkpoints: offline and exploration-free states have to save
 
 
 def parse_cli(*args):
@@ -155,6 +155,33 @@ def test_saved_comparisons_train_offline_from_the_command_line(tmp_path):
     assert np.isfinite(results["return_mean"]).all()
     config = json.loads((offline / "config.json").read_text())
     assert config["algo_config"]["total_comparisons"] == 24
+
+
+@pytest.mark.parametrize("argv, flag, problem", [
+    (["bc", "--demos", "d.npz", "--bc.batch-size", "0"], "--bc.batch-size",
+     "expected a positive integer, got 0"),
+    (["bc", "--demos", "d.npz", "--bc.activation", "foo"], "--bc.activation",
+     "expected one of ('tanh', 'relu'), got 'foo'"),
+    (["bc", "--demos", "d.npz", "--bc.hidden", "0"], "--bc.hidden",
+     "expected positive layer widths, got (0,)"),
+    (["ppo", "--ppo.num-envs", "0"], "--ppo.num-envs", "expected a positive integer, got 0"),
+    (["gail", "--demos", "d.npz", "--gail.ppo.num-minibatches", "3"], "--gail.ppo.num-minibatches",
+     "must be divisible by num_minibatches=3"),
+    (["ppo", "--resume", "--checkpoint-every", "0"], "--resume", "needs checkpoints"),
+    (["ppo", "--resume", "--overwrite"], "--overwrite", "expected one of the two"),
+])
+def test_bad_settings_are_one_line_errors_before_anything_runs(tmp_path, capsys, argv, flag,
+                                                               problem):
+    from experiments.common import parse_command_line
+
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_:
+        train.main(parse_command_line(train.COMMANDS, [*argv, "--out", str(out)]))
+    assert exit_.value.code == 2
+    lines = [line for line in capsys.readouterr().err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {flag}: ") and problem in lines[0], \
+        lines
+    assert not out.exists()
 
 
 def test_dataset_and_save_comparisons_together_is_a_usage_error(tmp_path):

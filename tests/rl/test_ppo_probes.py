@@ -62,7 +62,9 @@ def probabilities(dist):
 
 # 1. A constant reward: the value loss and the critic's bias.
 
-@pytest.fixture(scope="module", params=[1.0, 0.25], ids=lambda scale: f"reward_scale={scale}")
+# The default suite trains seven probes; three more are `slow` (`make test-all`).
+@pytest.fixture(scope="module", params=[1.0, pytest.param(0.25, marks=pytest.mark.slow)],
+                ids=lambda scale: f"reward_scale={scale}")
 def constant_reward(request):
     return request.param, train_probe(probe_envs.ConstantReward(), reward_scale=request.param)
 
@@ -85,6 +87,7 @@ def observed_reward():
     return train_probe(probe_envs.ObservedReward())
 
 
+@pytest.mark.slow
 def test_value_follows_the_observation(observed_reward):
     """Observation x ~ U[-1, 1], reward x, termination: V(x) = x. A critic blind to x fits the mean
     reward, 0 (off by up to 0.9 on these points); bootstrapping the termination gives 100·x."""
@@ -166,6 +169,7 @@ def target_action():
     return train_probe(probe_envs.TargetAction(), num_updates=256)
 
 
+@pytest.mark.slow
 def test_mean_action_approaches_the_target(target_action):
     """A 2-d action in [-3, 3]² rewarded by -|a - (1, -0.5)|²: the Gaussian's mean goes to the
     target in each coordinate, its standard deviation shrinks from 1 (no entropy bonus), and

@@ -16,6 +16,7 @@ import pytest
 from jax import monitoring
 
 import envs
+from jaxrl_align import evaluation
 from jaxrl_align.algorithms import bc
 from jaxrl_align.rl import ppo
 from jaxrl_align.runtime import runner
@@ -117,14 +118,16 @@ def test_final_evaluation_reuses_the_chunk_evaluation_program(cartpole):
     assert result.final_returns.shape == (2, many)
 
 
-def test_planted_nan_is_reported_and_leaves_other_grid_points_unchanged(cartpole, cartpole_demos):
+def test_planted_nan_is_reported_and_leaves_other_grid_points_unchanged(cartpole, cartpole_demos,
+                                                                        tmp_path):
     env, params = cartpole
     algo = bc.make(bc.BCConfig(batch_size=100), env, params)
     demos = flatten_trajectories(cartpole_demos)
-    run = lambda lrs: runner.run(algo, env, params,
-                                 settings(2, first_seed=3, num_updates=3, num_chunks=3),
-                                 demos, sweep=Sweep.grid({"lr": lrs}))
-    absurd = run([1e-3, 1e38, 1e-2])
+    run = lambda lrs, **kw: runner.run(algo, env, params,
+                                       settings(2, first_seed=3, num_updates=3, num_chunks=3),
+                                       demos, sweep=Sweep.grid({"lr": lrs}), **kw)
+    absurd = run([1e-3, 1e38, 1e-2], out_dir=tmp_path / "absurd",
+                 reference_returns=envs.reference_returns("seals/CartPole-v0"))
     sane = run([1e-3, 1e-4, 1e-2])
     assert sane.diverged == []
     assert [(d["run"], d["seed"], d["config"], d["chunk"]) for d in absurd.diverged] == [
@@ -138,6 +141,26 @@ def test_planted_nan_is_reported_and_leaves_other_grid_points_unchanged(cartpole
     np.testing.assert_array_equal(absurd.chunk_metrics["loss"][keep], sane.chunk_metrics["loss"][keep])
     rows = rank(absurd, envs.reference_returns("seals/CartPole-v0"))
     assert {r["hparams"]["lr"]: r["diverged"] for r in rows} == {1e-3: 0, 1e38: 2, 1e-2: 0}
+    # The diverged runs are listed but left out of the aggregates, and the files stay standard
+    # JSON (their NaN losses are null, never a bare NaN that strict parsers refuse).
+    assert absurd.summary["excluded"] == [2, 3]
+    kept_scores = [absurd.summary["normalized_score"][i] for i in keep]
+    assert absurd.summary["iqm"] == pytest.approx(evaluation.iqm(kept_scores))
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} in JSON"))
+
+    lines = [strict(line) for line in (tmp_path / "absurd" / "metrics.jsonl").read_text()
+             .splitlines()]
+    assert lines[0]["loss"][2] is None and lines[0]["diverged_runs"] == [2, 3]
+    record = strict((tmp_path / "absurd" / "results.json").read_text())
+    assert record["iqm_excludes"] == [2, 3] and record["iqm"] == absurd.summary["iqm"]
+    from experiments.common import results_table
+
+    table = results_table("t", absurd.seeds, absurd.summary).splitlines()
+    assert [row.endswith("diverged: not in the IQM") for row in table[2:8]] == [
+        False, False, True, True, False, False]
+    assert "2 diverged run(s) left out" in table[-1]
 
 
 # --- several devices and several processes (subprocesses: the device count is fixed when JAX

@@ -214,6 +214,23 @@ def test_object_array_is_rejected_not_unpickled(tmp_path, cartpole_trajs):
     assert_names(err, path, "acts")
 
 
+def test_a_member_that_is_not_npy_is_a_one_line_error_not_unpickled(tmp_path, cartpole_trajs):
+    """Pickle bytes stored under a .npy name: NumPy hands back the raw bytes (it used to end in an
+    AttributeError traceback); the file is refused, naming the field, and nothing is unpickled."""
+    import pickle
+    import zipfile
+
+    good = save_demos(tmp_path / "good.npz", cartpole_trajs, env_id="seals/CartPole-v0",
+                      source="test")
+    bad = tmp_path / "pickled.npz"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for name in src.namelist():
+            data = pickle.dumps({"not": "an array"}) if name == "obs.npy" else src.read(name)
+            dst.writestr(name, data)
+    with pytest.raises(DemonstrationError, match=r"field 'obs' is not a NumPy array"):
+        load_demos(bad)
+
+
 def test_save_refuses_invalid_data_and_writes_nothing(tmp_path, cartpole_trajs):
     bad = cartpole_trajs.replace(rews=cartpole_trajs.rews.at[0, 0].set(jnp.nan))
     with pytest.raises(DemonstrationError) as err:

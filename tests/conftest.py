@@ -23,3 +23,23 @@ def cartpole_demos(cartpole):
 
     env, params = cartpole
     return rollout.collect_episodes(env, params, cartpole_controller, jax.random.PRNGKey(0), 10, 500)
+
+
+@pytest.fixture(scope="session")
+def demo_file(tmp_path_factory, cartpole_demos):
+    """The controller episodes as a demonstrations file (what --demos reads)."""
+    from jaxrl_align.data import demonstrations
+
+    path = tmp_path_factory.mktemp("demos") / "cartpole.npz"
+    return demonstrations.save_demos(path, cartpole_demos, env_id="seals/CartPole-v0",
+                                     source="controller")
+
+
+def run_results(out) -> dict:
+    """results.json of a run without the fields that differ between identical runs (timings,
+    where it resumed from)."""
+    import json
+    from pathlib import Path
+
+    record = json.loads((Path(out) / "results.json").read_text())
+    return {k: v for k, v in record.items() if k not in ("compile_s", "run_s", "resumed_from")}

@@ -6,7 +6,7 @@ docs/results/ (each written by a bench script's `--out`).
 
 Each file's name says what it is: `<bench>-<label>.json`, e.g. `throughput-after.json`; files of
 one bench become the columns (throughput, MCE IRL) or rows (adversarial, preferences) of its
-table, in name order. The machine, the date and the command come from the files themselves.
+table, in the order they were measured. The machine, the date and the command come from the files themselves.
 """
 from __future__ import annotations
 
@@ -75,10 +75,12 @@ def _when(record: dict) -> str:
 
 
 def _files(bench: str) -> list[tuple[str, dict]]:
+    """(label, record) of every result file of `bench`, in the order they were measured."""
     out = []
-    for path in sorted(RESULTS.glob(f"{bench}-*.json")):
+    for path in RESULTS.glob(f"{bench}-*.json"):
         out.append((path.stem.removeprefix(f"{bench}-"), json.loads(path.read_text())))
-    return out
+    when = lambda record: str(record.get("timestamp") or record.get("created") or "")
+    return sorted(out, key=lambda item: (when(item[1]), item[0]))
 
 
 def throughput_table(files) -> list[str]:

@@ -62,7 +62,7 @@ class RunSettings:
     """show a progress bar"""
     slice_size: int | None = None
     """runs per program call (rounded up to a multiple of the device count); None: all at once.
-    Smaller slices bound memory for thousands of runs; results do not depend on it"""
+    Smaller slices bound memory for thousands of runs; results agree to float32 rounding"""
     checkpoint_every: int = 1
     """orbax checkpoint (in <out>/checkpoints) every this many chunks and after the last; 0: never"""
     keep_checkpoints: int = 2

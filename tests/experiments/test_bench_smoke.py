@@ -43,3 +43,12 @@ def test_quick_bench_writes_every_measurement(tmp_path):
     warm = data["measurements"]["startup_warm_cache"]
     assert warm["cache_files_after"] > 0
     assert warm["cache_dir"].startswith(str(tmp_path / "cache"))
+
+
+def test_benchmarks_page_is_generated_from_the_result_files():
+    """docs/benchmarks.md is exactly what `python -m experiments.bench.report` makes of the JSON
+    files in docs/results/ (rerun it after adding a result)."""
+    from experiments.bench import report
+
+    assert list(report.RESULTS.glob("*.json")), "no result files"
+    assert report.main(["--check"]) == 0

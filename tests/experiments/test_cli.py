@@ -22,12 +22,6 @@ def run_cli(*args):
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory, cartpole_demos):
-    path = tmp_path_factory.mktemp("demos") / "cartpole.npz"
-    return demos_io.save_demos(path, cartpole_demos, env_id="seals/CartPole-v0", source="controller")
-
-
 def write_raw_npz(path, demo_file, **replace):
     """A demonstrations file with some arrays replaced, bypassing save-time validation."""
     with np.load(demo_file, allow_pickle=False) as f:

@@ -16,6 +16,8 @@ import pytest
 from jaxrl_align.runtime import checkpoints
 from tests.runtime.test_logs import read_scalars
 
+from tests.conftest import run_results  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 NUM_CHUNKS = 6
 
@@ -70,14 +72,6 @@ FAULTY_TRAIN = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory, cartpole_demos):
-    from jaxrl_align.data import demonstrations as demos_io
-
-    path = tmp_path_factory.mktemp("demos") / "cartpole.npz"
-    return demos_io.save_demos(path, cartpole_demos, env_id="seals/CartPole-v0", source="controller")
-
-
 def train(demo_file, out, *extra, fault=None):
     args = ["bc", "--demos", str(demo_file), "--seeds", "3", "--bc.epochs", str(NUM_CHUNKS),
             "--num-chunks", str(NUM_CHUNKS), "--eval-episodes", "1", "--final-eval-episodes", "2",
@@ -93,11 +87,6 @@ def saved_state(out: Path, step: int):
 
     state = ocp.StandardCheckpointer().restore((out / "checkpoints" / str(step) / "state").absolute())
     return [np.asarray(x) for x in jax.tree.leaves(state)]
-
-
-def results(out: Path) -> dict:
-    record = json.loads((out / "results.json").read_text())
-    return {k: v for k, v in record.items() if k not in ("compile_s", "run_s", "resumed_from")}
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +114,7 @@ def kill_and_resume(demo_file, out, fault, uninterrupted):
     # starts afresh where the kill came before the first one).
     resumed = train(demo_file, out, "--resume")
     assert resumed.returncode == 0, (fault, resumed.stderr[-3000:])
-    assert results(out) == results(uninterrupted), fault
+    assert run_results(out) == run_results(uninterrupted), fault
     assert (out / "metrics.jsonl").read_text() == (uninterrupted / "metrics.jsonl").read_text()
     for a, b in zip(saved_state(uninterrupted, NUM_CHUNKS), saved_state(out, NUM_CHUNKS)):
         np.testing.assert_array_equal(a, b)  # parameters, optimiser state, RNG keys, ...

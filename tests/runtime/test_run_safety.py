@@ -19,16 +19,9 @@ from experiments import train
 from experiments.common import parse_command_line
 from jaxrl_align.runtime import checkpoints
 
+from tests.conftest import run_results  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory, cartpole_demos):
-    from jaxrl_align.data import demonstrations
-
-    path = tmp_path_factory.mktemp("demos") / "cartpole.npz"
-    return demonstrations.save_demos(path, cartpole_demos, env_id="seals/CartPole-v0",
-                                     source="controller")
 
 
 def bc_args(demo_file, out, *extra):
@@ -60,11 +53,6 @@ def one_line(err: str) -> str:
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert len(lines) == 1, err
     return lines[0]
-
-
-def results(out: Path) -> dict:
-    record = json.loads((out / "results.json").read_text())
-    return {k: v for k, v in record.items() if k not in ("compile_s", "run_s", "resumed_from")}
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +137,7 @@ def test_a_fresh_run_refuses_an_earlier_run_and_overwrite_deletes_only_its_files
     assert (out / "notes.txt").read_text() == "mine"
     assert (out / "checkpoints" / "notes.txt").read_text() == "mine too"
     assert checkpoints.completed_steps(out / "checkpoints") == [2, 3, 4]
-    assert results(out) == results(reference)
+    assert run_results(out) == run_results(reference)
 
 
 # --- resume ------------------------------------------------------------------------------------
@@ -221,7 +209,7 @@ def test_a_damaged_checkpoint_is_skipped_for_the_newest_intact_one(
     assert "--resume: skipped checkpoint 4:" in err
     record = json.loads((out / "results.json").read_text())
     assert record["resumed_from"] == 3
-    assert results(out) == results(reference)
+    assert run_results(out) == run_results(reference)
 
 
 def test_no_intact_checkpoint_is_a_one_line_error(tmp_path, demo_file, reference, capsys):

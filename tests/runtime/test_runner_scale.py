@@ -205,10 +205,11 @@ DEVICES_SCRIPT = textwrap.dedent("""
 
 
 def test_four_devices_and_slices_equal_one_device():
-    """Slices on one device are bit-identical to one batch. Four devices agree to float32
-    rounding, not bit for bit: XLA:CPU compiles the 4-partition program with other fusions
-    (each device runs the same per-device program under `shard_map`, yet the last bits of
-    some parameters differ, ~1e-7 absolute)."""
+    """Four devices and slices agree with one batch on one device to float32 rounding, not bit
+    for bit: XLA:CPU compiles a program for another batch size (a slice, or a device's share)
+    with other fusions and vector loops, so the last bits of some parameters can differ (~1e-7
+    absolute; seen for PPO with 3 slices of 2 against one batch of 6 on one CI machine and not
+    on another). Resuming with the same layout is bit for bit (tests/runtime/test_checkpoints)."""
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count=4 {SCHEDULER}"}
     proc = subprocess.run([sys.executable, "-c", DEVICES_SCRIPT], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=900)
@@ -219,15 +220,14 @@ def test_four_devices_and_slices_equal_one_device():
                                          ("one", "four", "four_slices", "one_slices"))
         assert (one["devices"], four["devices"], four["slices"], sliced["slices"],
                 one_sliced["slices"]) == (1, 4, 1, 2, 3)
-        assert one_sliced == {**one, "slices": 3}, name  # bit for bit
-        for other in (four, sliced):
+        for other in (four, sliced, one_sliced):
             for a, b in zip(other["params"], one["params"]):
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, err_msg=name)
     # Trained policies: the same returns but for at most one episode per layout, and that one
     # within two steps. Parameters that differ by ~1e-7 can flip one action near a decision
     # boundary, and that episode then ends a step or two apart (seen: 177 against 179 in one of
     # the 24 final and per-chunk BC returns on four devices; the rest equal).
-    for other in ("bc_four", "bc_four_slices"):
+    for other in ("bc_four", "bc_four_slices", "bc_one_slices"):
         differ = [abs(a - b) for when in ("final", "eval")
                   for row, base in zip(out[other][when], out["bc_one"][when])
                   for a, b in zip(row, base) if a != b]
@@ -240,14 +240,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory, cartpole_demos):
-    from jaxrl_align.data import demonstrations as demos_io
-
-    path = tmp_path_factory.mktemp("demos") / "cartpole.npz"
-    return demos_io.save_demos(path, cartpole_demos, env_id="seals/CartPole-v0", source="controller")
-
-
 def bc_cli(demo_file, out, *extra):
     return [sys.executable, "-m", "experiments.train", "bc", "--demos", str(demo_file),
             "--seeds", "4", "--bc.epochs", "4", "--num-chunks", "4", "--eval-episodes", "1",
@@ -256,8 +248,6 @@ def bc_cli(demo_file, out, *extra):
 
 
 def final_params(out: Path):
-    import orbax.checkpoint as ocp
-
     steps = sorted(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit())
     return steps[-1], restore_on_one_device(out / "checkpoints" / str(steps[-1]) / "state")
 

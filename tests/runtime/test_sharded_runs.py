@@ -49,15 +49,6 @@ def run_on(devices: int, demo_file: Path) -> tuple[dict, float]:
 
 
 @pytest.fixture(scope="module")
-def demo_file(tmp_path_factory, cartpole_demos):
-    from jaxrl_align.data import demonstrations
-
-    path = tmp_path_factory.mktemp("demos") / "cartpole.npz"
-    return demonstrations.save_demos(path, cartpole_demos, env_id="seals/CartPole-v0",
-                                     source="controller")
-
-
-@pytest.fixture(scope="module")
 def one_device(demo_file):
     return run_on(1, demo_file)[0]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import json
 import math
 import re
 import shutil
@@ -126,7 +127,9 @@ class RunCheckpoints:
 
     def save(self, step: int, states: list, meta: dict) -> None:
         ocp = self._ocp
-        meta = {**meta, "state_sha256": state_digests(states)}
+        # A copy frozen now: orbax writes `meta` in the background, while the caller goes on
+        # appending to the lists it passed (a resumed run then repeated a chunk's metrics line).
+        meta = json.loads(json.dumps({**meta, "state_sha256": state_digests(states)}))
         self.manager.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave([_pack(s) for s in states]),
             meta=ocp.args.JsonSave(meta)))

@@ -153,3 +153,16 @@ def test_resume_refuses_a_different_run(tmp_path, demo_file, uninterrupted):
         text=True, timeout=600)
     assert proc.returncode == 2
     assert "belongs to a different run" in proc.stderr and "run.seeds" in proc.stderr
+
+
+def test_metadata_is_saved_as_it_was_when_save_was_called(tmp_path):
+    """orbax writes in the background; the runner goes on appending to the lists it passed
+    (once, a resumed run repeated a chunk's metrics line because the saved list had grown)."""
+    ckpt = checkpoints.RunCheckpoints(tmp_path / "checkpoints", keep=2)
+    lines = ["chunk 0"]
+    state = {"w": jax.numpy.arange(1 << 16, dtype=jax.numpy.float32)}  # a write that takes a while
+    ckpt.save(1, [state], {"chunk": 1, "lines": lines})
+    lines.append("chunk 1")
+    ckpt.manager.wait_until_finished()
+    assert ckpt.restore_meta(1)["lines"] == ["chunk 0"]
+    ckpt.close()

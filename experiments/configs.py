@@ -2,12 +2,13 @@
 docs/algorithms/ says how each was found and what it reaches.
 
 Algorithm presets: `PUREJAXRL_CARTPOLE`, `PPO_PENDULUM`, `AIRL_MOUNTAIN_CAR`,
-`PREFERENCES_PENDULUM`. DERAIL's per-task PPO settings: `derail_ppo(task_id, budget)`.
+`PREFERENCES_PENDULUM`, `DAGGER_PENDULUM`. DERAIL's per-task PPO settings: `derail_ppo(task_id, budget)`.
 """
 from __future__ import annotations
 
 from dataclasses import replace
 
+from jaxrl_align.algorithms import dagger
 from jaxrl_align.algorithms import preference_comparisons as pc
 from jaxrl_align.algorithms.adversarial import airl
 from jaxrl_align.rl import ppo
@@ -30,6 +31,12 @@ AIRL_MOUNTAIN_CAR = airl.AIRLConfig(ppo=replace(airl.AIRLConfig().ppo, obs_norma
 # settings for 97 rounds (250,368 agent steps with the query rollouts).
 PREFERENCES_PENDULUM = pc.PreferenceComparisonsConfig(
     total_comparisons=1000, ppo=replace(PPO_PENDULUM, total_timesteps=200_000))
+
+# Pendulum-v1 with a PPO expert, 5 rounds: β by LinearBetaSchedule(1), the schedule of
+# imitation's own Pendulum test (all expert in round 0, all learner after), and 10 BC epochs a
+# round. With imitation's defaults (15 rampdown rounds, 4 epochs) β stays ≥ 11/15 over 5 rounds
+# and the data is nearly expert-only (docs/algorithms/dagger.md has the grid).
+DAGGER_PENDULUM = dagger.DAggerConfig(rounds=5, rampdown_rounds=1, bc_epochs=10)
 
 # DERAIL (experiments.derail): PPO on the diagnostic tasks. `ppo.PPOConfig()` is tuned for
 # seals/CartPole-v0; these tasks are short and small, so a 32-32 network, a higher learning rate

@@ -174,6 +174,24 @@ def bc_trial(task: Task, flags: DerailFlags) -> Trial:
                  data=task.demonstrations(flags))
 
 
+# DAgger: imitation's defaults (linear β over 15 rounds, 4 BC epochs a round) for 10 rounds.
+DAGGER_ROUNDS = 10
+
+
+@register("dagger")
+def dagger_trial(task: Task, flags: DerailFlags) -> Trial:
+    from experiments.configs import scaled
+    from jaxrl_align.algorithms import dagger
+
+    # DAgger interacts where the demonstrations come from (InitShiftTest: InitShiftTrain, its
+    # expert queried there) and is evaluated on the task itself.
+    source = task if task.demo_env_id == task.env_id else make_task(task.demo_env_id)
+    rounds = scaled(DAGGER_ROUNDS, flags.budget, 1)
+    algo = dagger.make(dagger.DAggerConfig(rounds=rounds), source.env, source.params,
+                       dagger.policy_expert(source.expert))
+    return Trial(algo, num_updates=rounds, data=dagger.DAggerData())
+
+
 # GAIL and AIRL: imitation's trainer defaults (AIRL's own: 16 discriminator steps, generator
 # γ 0.95), the generator being the PPO of the row above on the same budget. Discriminator batches
 # are capped at the demonstrations available (2,000 transitions by default).

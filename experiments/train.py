@@ -2,6 +2,8 @@
 
     python -m experiments.train ppo --env seals/CartPole-v0 --seeds 8 --out runs/ppo
     python -m experiments.train bc --demos runs/quickstart/demos.npz --seeds 8 --out runs/bc
+    python -m experiments.train dagger --env seals/CartPole-v0 --seeds 8 --dagger.rounds 4
+    python -m experiments.train dagger --env Pendulum-v1 --expert-policy runs/ppo-Pendulum-v1/policy.msgpack
     python -m experiments.train gail --demos runs/quickstart/demos.npz --seeds 8
     python -m experiments.train airl --demos runs/quickstart/demos.npz --seeds 8
     python -m experiments.train mce_irl --env seals/CliffWorld7x4-v0 --mce-irl.hidden 32 32
@@ -9,8 +11,9 @@
     python -m experiments.train preferences --env seals/CartPole-v0 --seeds 8 --save-comparisons
     python -m experiments.train preferences --dataset runs/preferences/comparisons.npz
 
-Writes config.json, results.json, metrics.jsonl and learning_curve.png to --out (AIRL also
-writes its transferable reward g: reward.msgpack + reward.json; preferences with
+Writes config.json, results.json, metrics.jsonl and learning_curve.png to --out (PPO also
+writes its best seed's policy: policy.msgpack + policy.json, an expert for DAgger; AIRL
+its transferable reward g: reward.msgpack + reward.json; preferences with
 --save-comparisons writes the best seed's labelled pairs: comparisons.npz). The run flags
 (--seeds, --num-chunks, --resume, ...) are `jaxrl_align.runtime.runner.RunSettings`.
 """
@@ -31,7 +34,7 @@ from experiments.common import (ProcessFlags, UsageError, check_process_flags,
                                 exit_on_usage_error, flag_error, init_distributed, make_env,
                                 parse_command_line, reference_returns_or_none, results_table,
                                 setup_jax)
-from jaxrl_align.algorithms import bc, preference_comparisons
+from jaxrl_align.algorithms import bc, dagger, preference_comparisons
 from jaxrl_align.algorithms.adversarial import airl, gail
 from jaxrl_align.algorithms.irl import maxent_irl, mce_irl, occupancy_matching
 from jaxrl_align.rl import ppo
@@ -54,6 +57,11 @@ class PPOCommand(Command):
 
     def build(self, env, env_params):
         return ppo.make(self.ppo, env, env_params)
+
+    def after(self, result, out: Path) -> None:
+        # The best seed's policy, an expert for `dagger --expert-policy <out>/policy.msgpack`.
+        dagger.save_ppo_expert(out / "policy.msgpack", self.ppo, self.process.env,
+                               result.run_state(result.best_run()).params)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +123,51 @@ class AIRLCommand(DemosCommand):
     def after(self, result, out: Path) -> None:
         best = result.run_state(result.best_run())
         airl.save_reward(out / "reward.msgpack", self.airl, self.process.env, best.disc_vars)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DAggerCommand(Command):
+    """DAgger, the expert queried at every step: the env's hand-written controller
+    (envs.controllers: seals/CartPole-v0, seals/MountainCar-v0) or, with --expert-policy, a PPO
+    run's policy (<out>/policy.msgpack of `experiments.train ppo`)."""
+
+    expert_policy: Path | None = None
+    """a PPO policy written by `experiments.train ppo` (<out>/policy.msgpack); default: the
+    env's controller"""
+    demos: Path | None = None
+    """optional expert demonstrations (.npz) added to round 0 (imitation's expert_trajs)"""
+    dagger: dagger.DAggerConfig = field(default_factory=dagger.DAggerConfig)
+
+    def expert(self, env, env_params):
+        """(expert, expert_params), or a UsageError naming the flag."""
+        if self.expert_policy is None:
+            from envs.controllers import CONTROLLERS
+
+            if self.process.env not in CONTROLLERS:
+                raise UsageError(f"--expert-policy: {self.process.env} has no controller (those "
+                                 f"with one: {', '.join(CONTROLLERS)}); pass a PPO policy")
+            return dagger.policy_expert(CONTROLLERS[self.process.env]), None
+        path = Path(self.expert_policy)
+        if not path.is_file() or not path.with_suffix(".json").is_file():
+            raise UsageError(f"--expert-policy: expected {path} and {path.with_suffix('.json')} "
+                             "(written by experiments.train ppo)")
+        try:
+            return dagger.load_ppo_expert(path, env, env_params, env_id=self.process.env)
+        except ValueError as e:
+            raise UsageError(f"--expert-policy: {e}") from None
+
+    def build(self, env, env_params):
+        return dagger.make(self.dagger, env, env_params, self.expert(env, env_params)[0])
+
+    def data_paths(self) -> dict:
+        paths = {"expert_policy": self.expert_policy, "demos": self.demos}
+        return {name: path for name, path in paths.items() if path is not None}
+
+    def load_data(self, env, env_params):
+        demos = None
+        if self.demos is not None:
+            demos = DemosCommand.load_data(self, env, env_params)  # the same checks as BC's
+        return dagger.DAggerData(expert_params=self.expert(env, env_params)[1], demos=demos)
 
 
 def require_tabular(env, env_id: str) -> None:
@@ -227,7 +280,8 @@ class PreferencesCommand(Command):
             extra_metadata={"gatherer": config_to_dict(self.preferences.gatherer)})
 
 
-COMMANDS = {"ppo": PPOCommand, "bc": BCCommand, "gail": GAILCommand, "airl": AIRLCommand,
+COMMANDS = {"ppo": PPOCommand, "bc": BCCommand, "dagger": DAggerCommand, "gail": GAILCommand,
+            "airl": AIRLCommand,
             "mce_irl": MCEIRLCommand, "maxent_irl": MaxEntIRLCommand,
             "preferences": PreferencesCommand}
 

@@ -99,11 +99,14 @@ def make(config: BCConfig, env, env_params) -> Algorithm:
                           prob_true_act=jnp.mean(jnp.exp(log_prob)),
                           l2_norm=jnp.sqrt(l2_norm_sq))
 
-    def update(state: BCState, demos: Transitions):
-        """One epoch over the demonstrations."""
-        num_batches = len(demos) // batch_size
+    def update(state: BCState, demos: Transitions, count: jax.Array | None = None):
+        """One epoch over the demonstrations (only `demos.obs` and `demos.acts` are read).
+
+        With `count` (a traced number of filled entries, for a preallocated dataset that grows,
+        such as DAgger's), the epoch covers `demos[:count]` only: a shuffle of those entries cut
+        into count // batch_size batches (the remainder dropped), as a `fori_loop` whose trip
+        count is traced, so no shape depends on it."""
         key, order_key = jax.random.split(state.key)
-        batches = permutation(order_key, len(demos))[: num_batches * batch_size]
         optimizer = optim.adam(state.hparams.lr)
 
         def gradient_step(train, idx):
@@ -113,10 +116,37 @@ def make(config: BCConfig, env, env_params) -> Algorithm:
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), metrics
 
+        if count is not None:
+            return _partial_epoch(state, key, permutation(order_key, len(demos)), count,
+                                  gradient_step)
+        num_batches = len(demos) // batch_size
+        batches = permutation(order_key, len(demos))[: num_batches * batch_size]
         (params, opt_state), metrics = jax.lax.scan(
             gradient_step, (state.params, state.opt_state), batches.reshape(num_batches, batch_size))
         return (state.replace(params=params, opt_state=opt_state, key=key),
                 jax.tree.map(jnp.mean, metrics))
+
+    def _partial_epoch(state: BCState, key, order, count, gradient_step):
+        # The filled entries in the order a permutation of all of them visits them: a uniform
+        # shuffle of the first `count` (compacted by a cumulative sum, not a second sort).
+        filled = order < count
+        position = jnp.where(filled, jnp.cumsum(filled) - 1, len(order))
+        order = jnp.zeros_like(order).at[position].set(order, mode="drop")
+        num_batches = count // batch_size
+        metric_shapes = jax.eval_shape(gradient_step, (state.params, state.opt_state),
+                                       order[:batch_size])[1]
+
+        def body(i, carry):
+            train, sums = carry
+            idx = jax.lax.dynamic_slice_in_dim(order, i * batch_size, batch_size)
+            train, metrics = gradient_step(train, idx)
+            return train, jax.tree.map(jnp.add, sums, metrics)
+
+        sums = jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metric_shapes)
+        (params, opt_state), sums = jax.lax.fori_loop(
+            0, num_batches, body, ((state.params, state.opt_state), sums))
+        metrics = jax.tree.map(lambda s: s / jnp.maximum(num_batches, 1), sums)
+        return state.replace(params=params, opt_state=opt_state, key=key), metrics
 
     def act(state: BCState, key: jax.Array, obs: jax.Array, deterministic: bool = True):
         dist = network.apply(state.params, spec.encode_obs(obs))

@@ -2,7 +2,7 @@
 docs/algorithms/ says how each was found and what it reaches.
 
 Algorithm presets: `PUREJAXRL_CARTPOLE`, `PPO_PENDULUM`, `AIRL_MOUNTAIN_CAR`,
-`PREFERENCES_PENDULUM`, `DAGGER_PENDULUM`. DERAIL's per-task PPO settings: `derail_ppo(task_id, budget)`.
+`PREFERENCES_PENDULUM`, `DAGGER_PENDULUM`, `DQN_CARTPOLE`, `SQIL_CARTPOLE`. DERAIL's per-task PPO settings: `derail_ppo(task_id, budget)`.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import replace
 from jaxrl_align.algorithms import dagger
 from jaxrl_align.algorithms import preference_comparisons as pc
 from jaxrl_align.algorithms.adversarial import airl
-from jaxrl_align.rl import ppo
+from jaxrl_align.rl import dqn, ppo
 
 # PureJaxRL's CartPole configuration (the speed benchmark's reference point).
 PUREJAXRL_CARTPOLE = ppo.PPOConfig(num_envs=4, lr=2.5e-4, ent_coef=0.01)
@@ -31,6 +31,18 @@ AIRL_MOUNTAIN_CAR = airl.AIRLConfig(ppo=replace(airl.AIRLConfig().ppo, obs_norma
 # settings for 97 rounds (250,368 agent steps with the query rollouts).
 PREFERENCES_PENDULUM = pc.PreferenceComparisonsConfig(
     total_comparisons=1000, ppo=replace(PPO_PENDULUM, total_timesteps=200_000))
+
+# seals/CartPole-v0: rl-zoo's CartPole-v1 DQN with batches of 256, a 64-64 tanh network (ReLU
+# Q-values diverge on seals' unbounded cart position) and the learning rate decayed to 0
+# (docs/algorithms/dqn.md). SB3's defaults stay far below 500 there.
+DQN_CARTPOLE = dqn.DQNConfig(lr=2.3e-3, batch_size=256, buffer_size=100_000, learning_starts=1000,
+                             target_update_interval=10, train_freq=256, gradient_steps=128,
+                             exploration_fraction=0.16, exploration_final_eps=0.04,
+                             hidden=(64, 64), activation="tanh", anneal_lr=True,
+                             total_timesteps=100_000)
+
+# SQIL on seals/CartPole-v0 from 10 expert episodes: the DQN preset at lr 1e-3, 15,000 steps.
+SQIL_CARTPOLE = replace(DQN_CARTPOLE, lr=1e-3, total_timesteps=15_000)
 
 # Pendulum-v1 with a PPO expert, 5 rounds: β by LinearBetaSchedule(1), the schedule of
 # imitation's own Pendulum test (all expert in round 0, all learner after), and 10 BC epochs a

@@ -192,6 +192,29 @@ def dagger_trial(task: Task, flags: DerailFlags) -> Trial:
     return Trial(algo, num_updates=rounds, data=dagger.DAggerData())
 
 
+# SQIL on the same expert demonstrations as BC and GAIL: DQN as configs.SQIL_CARTPOLE for 20,000
+# steps on Discrete tasks; SAC (lr 1e-3, 64-64) for 10,000 steps on Box ones (Parabola).
+SQIL_DQN_STEPS, SQIL_SAC_STEPS = 20_000, 10_000
+
+
+@register("sqil")
+def sqil_trial(task: Task, flags: DerailFlags) -> Trial:
+    from experiments.configs import SQIL_CARTPOLE, scaled
+    from jaxrl_align.algorithms import sqil
+    from jaxrl_align.spaces import space_spec
+
+    if space_spec(task.env, task.params).discrete_actions:
+        config = dataclasses.replace(SQIL_CARTPOLE, total_timesteps=scaled(
+            SQIL_DQN_STEPS, flags.budget, SQIL_CARTPOLE.learning_starts + SQIL_CARTPOLE.train_freq))
+    else:
+        from jaxrl_align.rl import sac
+
+        config = sac.SACConfig(hidden=(64, 64), lr=1e-3,
+                               total_timesteps=scaled(SQIL_SAC_STEPS, flags.budget, 200))
+    return Trial(sqil.make(config, task.env, task.params), num_updates=config.num_updates,
+                 data=task.demonstrations(flags))
+
+
 # GAIL and AIRL: imitation's trainer defaults (AIRL's own: 16 discriminator steps, generator
 # γ 0.95), the generator being the PPO of the row above on the same budget. Discriminator batches
 # are capped at the demonstrations available (2,000 transitions by default).

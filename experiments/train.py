@@ -1,6 +1,9 @@
 """Train any algorithm on any environment, many seeds in one compiled program.
 
     python -m experiments.train ppo --env seals/CartPole-v0 --seeds 8 --out runs/ppo
+    python -m experiments.train dqn --env seals/CartPole-v0 --seeds 8
+    python -m experiments.train sac --env Pendulum-v1 --seeds 8
+    python -m experiments.train sqil --demos runs/quickstart/demos.npz --seeds 8
     python -m experiments.train bc --demos runs/quickstart/demos.npz --seeds 8 --out runs/bc
     python -m experiments.train dagger --env seals/CartPole-v0 --seeds 8 --dagger.rounds 4
     python -m experiments.train dagger --env Pendulum-v1 --expert-policy runs/ppo-Pendulum-v1/policy.msgpack
@@ -34,10 +37,10 @@ from experiments.common import (ProcessFlags, UsageError, check_process_flags,
                                 exit_on_usage_error, flag_error, init_distributed, make_env,
                                 parse_command_line, reference_returns_or_none, results_table,
                                 setup_jax)
-from jaxrl_align.algorithms import bc, dagger, preference_comparisons
+from jaxrl_align.algorithms import bc, dagger, preference_comparisons, sqil
 from jaxrl_align.algorithms.adversarial import airl, gail
 from jaxrl_align.algorithms.irl import maxent_irl, mce_irl, occupancy_matching
-from jaxrl_align.rl import ppo
+from jaxrl_align.rl import dqn, ppo, sac
 from jaxrl_align.runtime.runner import RunSettings
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +65,26 @@ class PPOCommand(Command):
         # The best seed's policy, an expert for `dagger --expert-policy <out>/policy.msgpack`.
         dagger.save_ppo_expert(out / "policy.msgpack", self.ppo, self.process.env,
                                result.run_state(result.best_run()).params)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DQNCommand(Command):
+    """DQN on the environment's reward (Discrete actions); SB3's defaults."""
+
+    dqn: dqn.DQNConfig = field(default_factory=dqn.DQNConfig)
+
+    def build(self, env, env_params):
+        return dqn.make(self.dqn, env, env_params)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SACCommand(Command):
+    """SAC on the environment's reward (Box actions); SB3's defaults."""
+
+    sac: sac.SACConfig = field(default_factory=sac.SACConfig)
+
+    def build(self, env, env_params):
+        return sac.make(self.sac, env, env_params)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,6 +191,21 @@ class DAggerCommand(Command):
         if self.demos is not None:
             demos = DemosCommand.load_data(self, env, env_params)  # the same checks as BC's
         return dagger.DAggerData(expert_params=self.expert(env, env_params)[1], demos=demos)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SQILCommand(DemosCommand):
+    """SQIL from a demonstrations file: DQN (--dqn.*) on Discrete action spaces, SAC (--sac.*)
+    on Box ones; the other learner's flags are ignored."""
+
+    dqn: dqn.DQNConfig = field(default_factory=dqn.DQNConfig)
+    sac: sac.SACConfig = field(default_factory=sac.SACConfig)
+
+    def build(self, env, env_params):
+        from jaxrl_align.spaces import space_spec
+
+        discrete = space_spec(env, env_params).discrete_actions
+        return sqil.make(self.dqn if discrete else self.sac, env, env_params)
 
 
 def require_tabular(env, env_id: str) -> None:
@@ -280,8 +318,8 @@ class PreferencesCommand(Command):
             extra_metadata={"gatherer": config_to_dict(self.preferences.gatherer)})
 
 
-COMMANDS = {"ppo": PPOCommand, "bc": BCCommand, "dagger": DAggerCommand, "gail": GAILCommand,
-            "airl": AIRLCommand,
+COMMANDS = {"ppo": PPOCommand, "dqn": DQNCommand, "sac": SACCommand, "bc": BCCommand,
+            "dagger": DAggerCommand, "sqil": SQILCommand, "gail": GAILCommand, "airl": AIRLCommand,
             "mce_irl": MCEIRLCommand, "maxent_irl": MaxEntIRLCommand,
             "preferences": PreferencesCommand}
 

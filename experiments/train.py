@@ -7,6 +7,7 @@
     python -m experiments.train bc --demos runs/quickstart/demos.npz --seeds 8 --out runs/bc
     python -m experiments.train dagger --env seals/CartPole-v0 --seeds 8 --dagger.rounds 4
     python -m experiments.train dagger --env Pendulum-v1 --expert-policy runs/ppo-Pendulum-v1/policy.msgpack
+    python -m experiments.train density --demos runs/quickstart/demos.npz --seeds 8
     python -m experiments.train gail --demos runs/quickstart/demos.npz --seeds 8
     python -m experiments.train airl --demos runs/quickstart/demos.npz --seeds 8
     python -m experiments.train mce_irl --env seals/CliffWorld7x4-v0 --mce-irl.hidden 32 32
@@ -37,7 +38,7 @@ from experiments.common import (ProcessFlags, UsageError, check_process_flags,
                                 exit_on_usage_error, flag_error, init_distributed, make_env,
                                 parse_command_line, reference_returns_or_none, results_table,
                                 setup_jax)
-from jaxrl_align.algorithms import bc, dagger, preference_comparisons, sqil
+from jaxrl_align.algorithms import bc, dagger, density, preference_comparisons, sqil
 from jaxrl_align.algorithms.adversarial import airl, gail
 from jaxrl_align.algorithms.irl import maxent_irl, mce_irl, occupancy_matching
 from jaxrl_align.rl import dqn, ppo, sac
@@ -208,6 +209,25 @@ class SQILCommand(DemosCommand):
         return sqil.make(self.dqn if discrete else self.sac, env, env_params)
 
 
+@dataclass(frozen=True, kw_only=True)
+class DensityCommand(DemosCommand):
+    """Density-based reward: PPO (--density.ppo.*) on the log of a kernel density estimate of
+    the demonstrations (imitation's DensityAlgorithm)."""
+
+    density: density.DensityConfig = field(default_factory=density.DensityConfig)
+
+    def build(self, env, env_params):
+        return density.make(self.density, env, env_params)
+
+    def load_data(self, env, env_params):
+        """The demonstrations as trajectories (a per-timestep model needs their timesteps)."""
+        from jaxrl_align.data import demonstrations
+
+        trajs, _ = demonstrations.load_demos(self.demos, env=env, env_params=env_params,
+                                             env_id=self.process.env)
+        return trajs
+
+
 def require_tabular(env, env_id: str) -> None:
     import envs
 
@@ -319,7 +339,8 @@ class PreferencesCommand(Command):
 
 
 COMMANDS = {"ppo": PPOCommand, "dqn": DQNCommand, "sac": SACCommand, "bc": BCCommand,
-            "dagger": DAggerCommand, "sqil": SQILCommand, "gail": GAILCommand, "airl": AIRLCommand,
+            "dagger": DAggerCommand, "sqil": SQILCommand, "density": DensityCommand,
+            "gail": GAILCommand, "airl": AIRLCommand,
             "mce_irl": MCEIRLCommand, "maxent_irl": MaxEntIRLCommand,
             "preferences": PreferencesCommand}
 

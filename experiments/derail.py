@@ -193,7 +193,8 @@ def dagger_trial(task: Task, flags: DerailFlags) -> Trial:
 
 
 # SQIL on the same expert demonstrations as BC and GAIL: DQN as configs.SQIL_CARTPOLE for 20,000
-# steps on Discrete tasks; SAC (lr 1e-3, 64-64) for 10,000 steps on Box ones (Parabola).
+# steps on Discrete tasks; SAC (lr 1e-3, 64-64, α fixed at 0.01) for 10,000 steps on Box ones
+# (Parabola).
 SQIL_DQN_STEPS, SQIL_SAC_STEPS = 20_000, 10_000
 
 
@@ -209,10 +210,24 @@ def sqil_trial(task: Task, flags: DerailFlags) -> Trial:
     else:
         from jaxrl_align.rl import sac
 
-        config = sac.SACConfig(hidden=(64, 64), lr=1e-3,
+        # A fixed temperature, as configs.SQIL_SAC_PENDULUM (a learned one collapses SQIL).
+        config = sac.SACConfig(hidden=(64, 64), lr=1e-3, learn_ent_coef=False,
+                               ent_coef_init=0.01,
                                total_timesteps=scaled(SQIL_SAC_STEPS, flags.budget, 200))
     return Trial(sqil.make(config, task.env, task.params), num_updates=config.num_updates,
                  data=task.demonstrations(flags))
+
+
+# Density-based reward: imitation's defaults (a state-action KDE, bandwidth 0.5, standardised
+# inputs), PPO as the PPO row's on the same budget, on the log density of the demonstrations.
+@register("density")
+def density_trial(task: Task, flags: DerailFlags) -> Trial:
+    from experiments.configs import derail_ppo
+    from jaxrl_align.algorithms import density
+
+    config = density.DensityConfig(ppo=derail_ppo(task.env_id, flags.budget, clip_value=False))
+    return Trial(density.make(config, task.env, task.params), num_updates=config.ppo.num_updates,
+                 data=task.demonstration_episodes(flags))
 
 
 # GAIL and AIRL: imitation's trainer defaults (AIRL's own: 16 discriminator steps, generator

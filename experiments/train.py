@@ -44,6 +44,7 @@ from jaxrl_align.algorithms.irl import maxent_irl, mce_irl, occupancy_matching
 from jaxrl_align.rl import dqn, ppo, sac
 from jaxrl_align.runtime.runner import RunSettings
 
+
 @dataclass(frozen=True, kw_only=True)
 class Command:
     """What every command has: the runner's settings and the process's flags, both as

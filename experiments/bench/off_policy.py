@@ -27,8 +27,8 @@ from pathlib import Path
 
 import jax
 
-from experiments.configs import DQN_CARTPOLE
 from experiments.bench.harness import finish_report, machine_info, measurement, time_program
+from experiments.configs import DQN_CARTPOLE
 
 SEED_COUNTS = (1, 8)
 

@@ -9,19 +9,15 @@ import numpy as np
 import pytest
 
 import envs
+from experiments.configs import SQIL_SAC_PENDULUM
 from jaxrl_align.algorithms import sqil
 from jaxrl_align.data.rollout import max_episode_steps, rollout_episodes
 from jaxrl_align.rl import sac
 from jaxrl_align.runtime import runner
 from jaxrl_align.types import flatten_trajectories
-from tests.rl.test_sac import PENDULUM, pendulum_sac_run
+from tests.rl.test_sac import pendulum_sac_run
 
-# imitation's own SQIL-with-SAC test settings on Pendulum-v1 (test_sqil_performance_continuous:
-# lr 1e-3, γ 0.95, learning_starts 500) on the SAC Pendulum settings (64-64 networks), with a
-# fixed temperature of 0.01: with SAC's learned one, α rose as SQIL's 0/1 critics flattened
-# and the runs peaked and collapsed (docs/algorithms/sac.md).
-SQIL_PENDULUM = dataclasses.replace(PENDULUM, gamma=0.95, learning_starts=500,
-                                    learn_ent_coef=False, ent_coef_init=0.01)
+SQIL_PENDULUM = SQIL_SAC_PENDULUM  # imitation's own SQIL-with-SAC test settings, fixed α
 EXPERT_EPISODES = 50
 
 

@@ -19,7 +19,6 @@ from jaxrl_align.runtime import runner
 from tests.rl import probe_envs
 
 
-
 def test_defaults_are_sb3s():
     c = dqn.DQNConfig()
     assert (c.lr, c.buffer_size, c.learning_starts, c.batch_size, c.tau, c.gamma, c.train_freq,

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import envs
+from experiments.configs import SAC_PENDULUM
 from jaxrl_align.algorithm import train
 from jaxrl_align.hparams import as_arrays
 from jaxrl_align.rl import sac
@@ -16,9 +17,7 @@ from jaxrl_align.runtime import runner
 from jaxrl_align.types import Transitions
 from tests.rl import probe_envs
 
-# Pendulum-v1 settings (docs/algorithms/sac.md): SB3's defaults with rl-zoo's learning rate
-# (1e-3) and 64-64 networks, which learn in the same steps at a fraction of the CPU time.
-PENDULUM = sac.SACConfig(lr=1e-3, hidden=(64, 64), total_timesteps=10_000)
+PENDULUM = SAC_PENDULUM
 
 
 # --- the squashed Gaussian -------------------------------------------------------------------

@@ -122,6 +122,11 @@ def main(flags: QuickstartFlags) -> dict:
     print(f"Quickstart wall time {wall:.1f}s. Outputs in {flags.out}/ (expert/, demos.npz, bc/"
           f"{', airl/' if flags.airl_seeds > 0 else ''}: config.json, results.json, "
           f"metrics.jsonl, learning_curve.png)")
+    from experiments.train import COMMANDS, DemosCommand
+
+    from_demos = [name for name, command in COMMANDS.items() if issubclass(command, DemosCommand)]
+    print(f"Available: python -m experiments.train {{{','.join(COMMANDS)}}} --help; from these "
+          f"demonstrations: {', '.join(from_demos)} (--demos {flags.out}/demos.npz)")
     return {**summaries, "wall_s": wall}
 
 

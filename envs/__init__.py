@@ -26,6 +26,8 @@ from envs.classic_control import (
 )
 from envs.cliff_world import SEALS_SIZES, cliff_world_id, make_cliff_world
 from envs.diagnostics import DIAGNOSTIC_ENVS
+from envs.mujoco import TASKS as MUJOCO_TASKS
+from envs.mujoco import make_mujoco
 from envs.random_transition import make_random_transition, random_mdp_params
 from envs.reference_returns import (
     REFERENCE_RETURNS,
@@ -93,6 +95,9 @@ def _register_seals_envs() -> None:
     register("seals/Random-v0", make_random_transition)
     for env_id, factory in DIAGNOSTIC_ENVS.items():
         register(env_id, factory)
+    # The MuJoCo tasks take `backend="mujoco" | "mjx"` (default: by platform).
+    for env_id in MUJOCO_TASKS:
+        register(env_id, partial(make_mujoco, env_id))
 
 
 _register_seals_envs()

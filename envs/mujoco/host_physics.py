@@ -1,0 +1,259 @@
+"""The MuJoCo backend: MuJoCo's C engine stepped from inside the compiled program.
+
+Each environment's physics state lives in the JAX environment state as an array: MuJoCo's
+`mjSTATE_QPOS | QVEL | ACT | WARMSTART` (the warm start too, so that a step gives the same numbers
+as gymnasium's env, which keeps its `mjData` between steps) and the task's forward-velocity point,
+all float64, carried bit for bit as uint32 (JAX computes in float32). One `jax.pure_callback`
+per environment step sets every environment's state into an `mjData`, steps it, reads it back and
+computes observation and reward in float64 with numpy, as gymnasium does; under `vmap` the
+callback is called once with the whole batch (`vmap_method="broadcast_all"`), which it splits over
+a thread pool (MuJoCo releases the GIL while it steps). Every environment starts its step from its
+own full state, so results do not depend on threads or batch order.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from envs.mujoco import tasks as task_lib
+
+
+@contextlib.contextmanager
+def quiet_mujoco_log():
+    """gymnasium's models trip a deprecation warning in MuJoCo 4 ('settotalmass'), which MuJoCo
+    prints and appends to MUJOCO_LOG.TXT in the working directory: keep both out of users' way."""
+    import mujoco
+
+    config = mujoco.MjLogConfig.get()
+    previous = (config.logto_console, config.logto_file)
+    config.logto_console, config.logto_file = False, False
+    config.set()
+    try:
+        yield
+    finally:
+        config = mujoco.MjLogConfig.get()
+        config.logto_console, config.logto_file = previous
+        config.set()
+
+
+def load_model(task: task_lib.MujocoTask):
+    import mujoco
+
+    with quiet_mujoco_log():
+        return mujoco.MjModel.from_xml_path(task_lib.model_path(task.xml_file))
+
+
+def _as_f64(bits: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(bits, dtype=np.uint32).view(np.float64)
+
+
+def _as_bits(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.float64).view(np.uint32)
+
+
+class HostPhysics:
+    """Batched reset and step of one task on MuJoCo's C engine, on numpy arrays (the host side
+    of the callbacks). A state row is `[mjSTATE (state_size), position (2)]` in float64."""
+
+    def __init__(self, task: task_lib.MujocoTask, num_threads: int | None = None):
+        import mujoco
+
+        self.task = task
+        self.model = load_model(task)
+        self.spec = (mujoco.mjtState.mjSTATE_QPOS | mujoco.mjtState.mjSTATE_QVEL
+                     | mujoco.mjtState.mjSTATE_ACT | mujoco.mjtState.mjSTATE_WARMSTART)
+        self.state_size = mujoco.mj_stateSize(self.model, self.spec)
+        self.row_size = self.state_size + 2
+        self.dt = float(self.model.opt.timestep) * task.frame_skip
+        self.init_qpos = np.array(self.model.qpos0, dtype=np.float64)
+        self.init_qvel = np.zeros(self.model.nv, dtype=np.float64)
+        self.obs_size = task_lib.observation_size(task, self.model)
+        self.num_threads = num_threads or os.cpu_count() or 1
+        self._datas = [mujoco.MjData(self.model) for _ in range(self.num_threads)]
+        self._pool = (ThreadPoolExecutor(self.num_threads, thread_name_prefix="mujoco")
+                      if self.num_threads > 1 else None)
+        # Two compiled programs may call back at once; each call owns the mjData while it runs.
+        self._lock = threading.Lock()
+        # Per-call outputs, written by the workers row by row.
+        self._field_shapes = {
+            name: np.shape(getter(self.model, self._datas[0]))
+            for name, getter in task.extra_fields.items()}
+
+    # --- per-environment work (run in the worker threads) ---------------------------------------
+    def _empty_fields(self, batch: int) -> dict[str, np.ndarray]:
+        shapes = {"qpos": (self.model.nq,), "qvel": (self.model.nv,), **self._field_shapes}
+        return {name: np.empty((batch,) + shape) for name, shape in shapes.items()}
+
+    def _read(self, data, rows: np.ndarray, fields: dict, i: int):
+        import mujoco
+
+        mujoco.mj_getState(self.model, data, rows[i, :self.state_size], self.spec)
+        fields["qpos"][i] = data.qpos
+        fields["qvel"][i] = data.qvel
+        for name, getter in self.task.extra_fields.items():
+            fields[name][i] = getter(self.model, data)
+
+    def _reset_one(self, data, qpos_noise, qvel_noise):
+        import mujoco
+
+        # gymnasium: mj_resetData, then set_state(init + noise), which runs mj_forward.
+        mujoco.mj_resetData(self.model, data)
+        data.qpos[:] = self.init_qpos + qpos_noise
+        data.qvel[:] = self.init_qvel + qvel_noise
+        mujoco.mj_forward(self.model, data)
+
+    def _work(self, job):
+        import mujoco
+
+        data, lo, hi, kind, args = job
+        if kind == "reset":
+            qpos_noise, qvel_noise, rows, fields = args
+            for i in range(lo, hi):
+                self._reset_one(data, qpos_noise[i], qvel_noise[i])
+                self._read(data, rows, fields, i)
+            return
+        rows_in, actions, qpos_noise, qvel_noise, reset, rows, fields, reset_rows, reset_fields = args
+        m, skip, contact = self.model, self.task.frame_skip, self.task.needs_contact_forces
+        for i in range(lo, hi):
+            mujoco.mj_setState(m, data, rows_in[i, :self.state_size], self.spec)
+            data.ctrl[:] = actions[i]
+            mujoco.mj_step(m, data, nstep=skip)
+            if contact:  # gymnasium computes cfrc_ext after every step
+                mujoco.mj_rnePostConstraint(m, data)
+            self._read(data, rows, fields, i)
+            if reset[i]:
+                self._reset_one(data, qpos_noise[i], qvel_noise[i])
+                self._read(data, reset_rows, reset_fields, i)
+
+    def _run(self, kind: str, batch: int, args):
+        threads = min(self.num_threads, batch)
+        bounds = np.linspace(0, batch, threads + 1).astype(int)
+        jobs = [(self._datas[k], bounds[k], bounds[k + 1], kind, args) for k in range(threads)]
+        with self._lock:
+            if threads == 1:
+                self._work(jobs[0])
+            else:
+                for future in [self._pool.submit(self._work, job) for job in jobs]:
+                    future.result()
+
+    def _positions(self, fields):
+        return np.asarray(self.task.position(np, fields), dtype=np.float64)
+
+    # --- batched entry points, on [B, ...] numpy arrays -------------------------------------------
+    def reset(self, qpos_noise: np.ndarray, qvel_noise: np.ndarray):
+        """(state rows [B, row_size] float64, observations [B, obs_size] float64)."""
+        batch = qpos_noise.shape[0]
+        rows, fields = np.zeros((batch, self.row_size)), self._empty_fields(batch)
+        self._run("reset", batch, (qpos_noise.astype(np.float64), qvel_noise.astype(np.float64),
+                                   rows, fields))
+        rows[:, self.state_size:] = self._positions(fields)
+        return rows, np.asarray(self.task.observe(np, fields))
+
+    def step(self, rows_in, actions, qpos_noise, qvel_noise, reset):
+        """One environment step of every row; rows with `reset` start a new episode after it.
+
+        Returns (rows, final observations, rewards, healthy, observations): the observation the
+        step ended in, and the one the next step starts from (the new episode's where reset)."""
+        batch = rows_in.shape[0]
+        rows, fields = np.zeros((batch, self.row_size)), self._empty_fields(batch)
+        reset_rows, reset_fields = np.zeros_like(rows), self._empty_fields(batch)
+        reset = np.asarray(reset, dtype=bool)
+        self._run("step", batch, (rows_in, actions, qpos_noise.astype(np.float64),
+                                  qvel_noise.astype(np.float64), reset, rows, fields,
+                                  reset_rows, reset_fields))
+        positions = self._positions(fields)
+        rows[:, self.state_size:] = positions
+        final_obs, reward, healthy = task_lib.transition(
+            np, self.task, rows_in[:, self.state_size:], fields, actions, self.dt)
+        obs = np.array(final_obs)
+        if reset.any():
+            reset_rows[:, self.state_size:] = self._positions(reset_fields)
+            rows[reset] = reset_rows[reset]
+            obs[reset] = np.asarray(self.task.observe(np, reset_fields))[reset]
+        return rows, final_obs, reward, healthy, obs
+
+
+class MujocoPhysics:
+    """The JAX side: `reset` and `step` as `pure_callback`s into a `HostPhysics`.
+
+    The physics state is a uint32 array [2 · row_size] (float64 bits); observations, rewards are
+    float32 (computed in float64, rounded once)."""
+
+    backend = "mujoco"
+
+    def __init__(self, task: task_lib.MujocoTask, num_threads: int | None = None):
+        self.task = task
+        self.host = HostPhysics(task, num_threads)
+        model = self.host.model
+        self.nq, self.nv, self.nu = model.nq, model.nv, model.nu
+        self.obs_size = self.host.obs_size
+        self.action_low = np.asarray(model.actuator_ctrlrange[:, 0], np.float32)
+        self.action_high = np.asarray(model.actuator_ctrlrange[:, 1], np.float32)
+        self.dt = self.host.dt
+
+    def __repr__(self):
+        return f"MujocoPhysics({self.task.env_id})"
+
+    # host functions: arguments arrive with any leading batch axes (`broadcast_all`)
+    def _host_reset(self, qpos_noise, qvel_noise):
+        qpos_noise, qvel_noise = np.asarray(qpos_noise), np.asarray(qvel_noise)
+        batch_shape = qpos_noise.shape[:-1]
+        rows, obs = self.host.reset(qpos_noise.reshape(-1, self.nq), qvel_noise.reshape(-1, self.nv))
+        return (_as_bits(rows).reshape(batch_shape + (-1,)),
+                obs.astype(np.float32).reshape(batch_shape + (-1,)))
+
+    def _host_step(self, bits, actions, qpos_noise, qvel_noise, reset):
+        bits = np.asarray(bits)
+        batch_shape = bits.shape[:-1]
+        flat = lambda x, n: np.asarray(x).reshape((-1, n))
+        rows, final_obs, reward, healthy, obs = self.host.step(
+            _as_f64(flat(bits, bits.shape[-1])), flat(actions, self.nu),
+            flat(qpos_noise, self.nq), flat(qvel_noise, self.nv), np.asarray(reset).reshape(-1))
+        shaped = lambda x, dtype, tail=(-1,): np.asarray(x, dtype).reshape(batch_shape + tail)
+        return (_as_bits(rows).reshape(batch_shape + (-1,)), shaped(final_obs, np.float32),
+                shaped(reward, np.float32, ()), shaped(healthy, np.bool_, ()),
+                shaped(obs, np.float32))
+
+    def reset(self, qpos_noise: jax.Array, qvel_noise: jax.Array):
+        """(physics state, observation) of a new episode from v4's noise draws."""
+        shapes = (jax.ShapeDtypeStruct((2 * self.host.row_size,), jnp.uint32),
+                  jax.ShapeDtypeStruct((self.obs_size,), jnp.float32))
+        return jax.pure_callback(self._host_reset, shapes, qpos_noise, qvel_noise,
+                                 vmap_method="broadcast_all")
+
+    def step(self, physics, action, qpos_noise, qvel_noise, reset):
+        """(physics, final observation, reward, healthy, observation); see `HostPhysics.step`."""
+        shapes = (jax.ShapeDtypeStruct(physics.shape, jnp.uint32),
+                  jax.ShapeDtypeStruct((self.obs_size,), jnp.float32),
+                  jax.ShapeDtypeStruct((), jnp.float32),
+                  jax.ShapeDtypeStruct((), jnp.bool_),
+                  jax.ShapeDtypeStruct((self.obs_size,), jnp.float32))
+        return jax.pure_callback(self._host_step, shapes, physics,
+                                 jnp.asarray(action, jnp.float32), qpos_noise, qvel_noise,
+                                 reset, vmap_method="broadcast_all")
+
+    def qpos_qvel(self, physics) -> tuple[np.ndarray, np.ndarray]:
+        """(qpos, qvel) float64 of one physics state, on the host (for tests and tools)."""
+        row = _as_f64(np.asarray(physics))
+        return row[:self.nq].copy(), row[self.nq:self.nq + self.nv].copy()
+
+    def physics_from(self, qpos, qvel) -> np.ndarray:
+        """A physics state set exactly to (qpos, qvel) with mj_forward run, as gymnasium's
+        `set_state` leaves it (for tests that start both from one state)."""
+        import mujoco
+
+        data = mujoco.MjData(self.host.model)
+        data.qpos[:], data.qvel[:] = qpos, qvel
+        mujoco.mj_forward(self.host.model, data)
+        row = np.zeros(self.host.row_size)
+        mujoco.mj_getState(self.host.model, data, row[:self.host.state_size], self.host.spec)
+        fields = task_lib.read_fields(np, self.task, self.host.model, data)
+        row[self.host.state_size:] = self.host._positions(
+            {k: v[None] for k, v in fields.items()})[0]
+        return _as_bits(row)

@@ -14,6 +14,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
@@ -93,11 +94,12 @@ class SealsMujoco(environment.Environment[MujocoState, MujocoParams]):
         raise NotImplementedError("observations come from the physics call; use reset/step")
 
     def action_space(self, params=None) -> spaces.Box:
+        # numpy bounds: static facts, readable on the host even while a caller is tracing.
         low, high = self.physics.action_low, self.physics.action_high
-        return spaces.Box(jnp.asarray(low), jnp.asarray(high), low.shape, jnp.float32)
+        return spaces.Box(low, high, low.shape, jnp.float32)
 
     def observation_space(self, params=None) -> spaces.Box:
-        return spaces.Box(-jnp.inf, jnp.inf, (self.physics.obs_size,), jnp.float32)
+        return spaces.Box(-np.inf, np.inf, (self.physics.obs_size,), jnp.float32)
 
     @property
     def num_actions(self) -> int:

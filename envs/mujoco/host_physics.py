@@ -57,6 +57,10 @@ def _as_bits(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.float64).view(np.uint32)
 
 
+def _floats(words: jax.Array) -> jax.Array:
+    return jax.lax.bitcast_convert_type(words, jnp.float32)
+
+
 class HostPhysics:
     """Batched reset and step of one task on MuJoCo's C engine, on numpy arrays (the host side
     of the callbacks). A state row is `[mjSTATE (state_size), position (2)]` in float64."""
@@ -200,43 +204,58 @@ class MujocoPhysics:
     def __repr__(self):
         return f"MujocoPhysics({self.task.env_id})"
 
-    # host functions: arguments arrive with any leading batch axes (`broadcast_all`)
-    def _host_reset(self, qpos_noise, qvel_noise):
-        qpos_noise, qvel_noise = np.asarray(qpos_noise), np.asarray(qvel_noise)
-        batch_shape = qpos_noise.shape[:-1]
-        rows, obs = self.host.reset(qpos_noise.reshape(-1, self.nq), qvel_noise.reshape(-1, self.nv))
-        return (_as_bits(rows).reshape(batch_shape + (-1,)),
-                obs.astype(np.float32).reshape(batch_shape + (-1,)))
+    # One array in and one out per callback: each extra argument of a `pure_callback` costs
+    # about as much as the callback itself. Floats travel bit-cast into the uint32 stream.
+    def _host_reset(self, packed):
+        packed = np.asarray(packed)
+        batch_shape = packed.shape[:-1]
+        noise = packed.reshape(-1, packed.shape[-1]).view(np.float32)
+        rows, obs = self.host.reset(noise[:, :self.nq], noise[:, self.nq:])
+        out = np.concatenate([_as_bits(rows), obs.astype(np.float32).view(np.uint32)], axis=1)
+        return out.reshape(batch_shape + (-1,))
 
-    def _host_step(self, bits, actions, qpos_noise, qvel_noise, reset):
-        bits = np.asarray(bits)
-        batch_shape = bits.shape[:-1]
-        flat = lambda x, n: np.asarray(x).reshape((-1, n))
+    def _host_step(self, packed):
+        packed = np.asarray(packed)
+        batch_shape = packed.shape[:-1]
+        packed = packed.reshape(-1, packed.shape[-1])
+        bits, floats = packed[:, :self._state_words], packed[:, self._state_words:]
+        floats = floats.view(np.float32)
+        actions, rest = floats[:, :self.nu], floats[:, self.nu:]
+        qpos_noise, qvel_noise = rest[:, :self.nq], rest[:, self.nq:self.nq + self.nv]
+        reset = rest[:, self.nq + self.nv] > 0.5
         rows, final_obs, reward, healthy, obs = self.host.step(
-            _as_f64(flat(bits, bits.shape[-1])), flat(actions, self.nu),
-            flat(qpos_noise, self.nq), flat(qvel_noise, self.nv), np.asarray(reset).reshape(-1))
-        shaped = lambda x, dtype, tail=(-1,): np.asarray(x, dtype).reshape(batch_shape + tail)
-        return (_as_bits(rows).reshape(batch_shape + (-1,)), shaped(final_obs, np.float32),
-                shaped(reward, np.float32, ()), shaped(healthy, np.bool_, ()),
-                shaped(obs, np.float32))
+            _as_f64(bits), actions, qpos_noise, qvel_noise, reset)
+        out_floats = np.concatenate([final_obs, reward[:, None], healthy[:, None], obs],
+                                    axis=1).astype(np.float32)
+        out = np.concatenate([_as_bits(rows), out_floats.view(np.uint32)], axis=1)
+        return out.reshape(batch_shape + (-1,))
+
+    @property
+    def _state_words(self) -> int:
+        return 2 * self.host.row_size
 
     def reset(self, qpos_noise: jax.Array, qvel_noise: jax.Array):
         """(physics state, observation) of a new episode from v4's noise draws."""
-        shapes = (jax.ShapeDtypeStruct((2 * self.host.row_size,), jnp.uint32),
-                  jax.ShapeDtypeStruct((self.obs_size,), jnp.float32))
-        return jax.pure_callback(self._host_reset, shapes, qpos_noise, qvel_noise,
-                                 vmap_method="broadcast_all")
+        packed = jax.lax.bitcast_convert_type(
+            jnp.concatenate([qpos_noise, qvel_noise]).astype(jnp.float32), jnp.uint32)
+        out = jax.pure_callback(
+            self._host_reset,
+            jax.ShapeDtypeStruct((self._state_words + self.obs_size,), jnp.uint32), packed,
+            vmap_method="broadcast_all")
+        return out[:self._state_words], _floats(out[self._state_words:])
 
     def step(self, physics, action, qpos_noise, qvel_noise, reset):
         """(physics, final observation, reward, healthy, observation); see `HostPhysics.step`."""
-        shapes = (jax.ShapeDtypeStruct(physics.shape, jnp.uint32),
-                  jax.ShapeDtypeStruct((self.obs_size,), jnp.float32),
-                  jax.ShapeDtypeStruct((), jnp.float32),
-                  jax.ShapeDtypeStruct((), jnp.bool_),
-                  jax.ShapeDtypeStruct((self.obs_size,), jnp.float32))
-        return jax.pure_callback(self._host_step, shapes, physics,
-                                 jnp.asarray(action, jnp.float32), qpos_noise, qvel_noise,
-                                 reset, vmap_method="broadcast_all")
+        floats = jnp.concatenate([jnp.asarray(action, jnp.float32).reshape(-1), qpos_noise,
+                                  qvel_noise, jnp.asarray(reset, jnp.float32).reshape(1)])
+        packed = jnp.concatenate([physics, jax.lax.bitcast_convert_type(floats, jnp.uint32)])
+        n = self.obs_size
+        out = jax.pure_callback(
+            self._host_step,
+            jax.ShapeDtypeStruct((self._state_words + 2 * n + 2,), jnp.uint32), packed,
+            vmap_method="broadcast_all")
+        physics, rest = out[:self._state_words], _floats(out[self._state_words:])
+        return physics, rest[:n], rest[n], rest[n + 1] > 0.5, rest[n + 2:]
 
     def qpos_qvel(self, physics) -> tuple[np.ndarray, np.ndarray]:
         """(qpos, qvel) float64 of one physics state, on the host (for tests and tools)."""

@@ -29,13 +29,17 @@ from jaxrl_align.hparams import (as_arrays, check_choice, check_positive, check_
                                  concrete, static)
 from jaxrl_align.nn import optim
 from jaxrl_align.nn.mlp import ACTIVATIONS
-from jaxrl_align.nn.normalization import init_reward_norm, normalize_rewards
+from jaxrl_align.nn.normalization import NORM_STATS, RunningNorm, init_reward_norm, normalize_rewards
 from jaxrl_align.nn.policies import ActorCritic
 from jaxrl_align.rl.losses import gae, ppo_loss
 from jaxrl_align.spaces import box_scaling, space_spec
 from jaxrl_align.types import Transitions
 
-OBS_NORMALIZATIONS = ("none", "box")
+OBS_NORMALIZATIONS = ("none", "box", "running")
+# SB3's VecNormalize clips normalised observations to ±10; "running" does the same.
+RUNNING_OBS_CLIP = 10.0
+# Key of the running observation statistics inside `PPOState.params` (see `PPOEngine.policy`).
+OBS_NORM = "obs_norm"
 
 
 @struct.dataclass
@@ -82,9 +86,11 @@ class PPOConfig:
     activation: str = static("tanh")
     """tanh or relu"""
     obs_normalization: str = static("none")
-    """what the actor and critic see: "none", the raw observation, or "box", each feature
+    """what the actor and critic see: "none", the raw observation; "box", each feature
     rescaled to [-1, 1] by the observation space's bounds (features whose bounds are infinite
-    or wider than ±1e6 pass through unchanged)"""
+    or wider than ±1e6 pass through unchanged); or "running", standardised by the running mean
+    and variance of every observation the rollouts have seen and clipped to ±10 (SB3's
+    VecNormalize, as imitation's MuJoCo experts were trained)"""
 
     def __post_init__(self):
         for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches",
@@ -165,24 +171,34 @@ class PPOEngine:
         hparams = as_arrays(cfg) if hparams is None else hparams
         net_key, env_key, key = jax.random.split(key, 3)
         dummy_obs = jnp.zeros((1,) + self.spec.obs_shape, self.spec.obs_dtype)
-        params = self.network.init(net_key, self.encode_obs(dummy_obs))
+        params = self.network.init(net_key, self.spec.encode_obs(dummy_obs))
         obs, env_state = rollout.reset(self.env, self.env_params, env_key, cfg.num_envs)
+        if cfg.obs_normalization == "running":
+            # The statistics ride in the parameters, so that every saved or evaluated policy
+            # carries the normalisation it was trained with. They get no gradient
+            # (`policy` stops it), so Adam leaves them unchanged; `rollout` updates them.
+            stats = RunningNorm().init(jax.random.PRNGKey(0), self.spec.encode_obs(dummy_obs))
+            params = {**params, OBS_NORM: update_obs_stats(stats, self.spec.encode_obs(obs))}
         return PPOState(
             params=params, opt_state=self.optimizer(hparams.lr).init(params),
             env_state=env_state, obs=obs, key=key, hparams=hparams,
             env_steps=jnp.zeros((), jnp.int32), last_return=jnp.zeros(()),
             reward_norm=init_reward_norm())
 
-    def encode_obs(self, obs):
+    def encode_obs(self, params, obs):
         """The observation as the actor and critic see it (see `PPOConfig.obs_normalization`)."""
         x = self.spec.encode_obs(obs)
+        if self.config.obs_normalization == "running":
+            stats = jax.lax.stop_gradient(params[OBS_NORM])
+            return jnp.clip(RunningNorm().apply(stats, x), -RUNNING_OBS_CLIP, RUNNING_OBS_CLIP)
         if self.obs_center is None:
             return x
         return (x - self.obs_center) / self.obs_halfwidth
 
     def policy(self, params, obs):
         """(action distribution, value) of observations [..., *obs_shape]."""
-        return self.network.apply(params, self.encode_obs(obs))
+        network_params = {k: v for k, v in params.items() if k != OBS_NORM}
+        return self.network.apply(network_params, self.encode_obs(params, obs))
 
     def act(self, state: PPOState, key: jax.Array, obs: jax.Array, deterministic: bool = True):
         dist, _ = self.policy(state.params, obs)
@@ -208,6 +224,12 @@ class PPOEngine:
                                 / jnp.maximum(count, 1), state.last_return)
         state = state.replace(obs=obs, env_state=env_state, key=key, last_return=last_return,
                               env_steps=state.env_steps + cfg.steps_per_update)
+        if cfg.obs_normalization == "running":
+            # After the rollout: its advantages and the learning phase use the statistics the
+            # rollout acted with; the next rollout sees these observations counted.
+            params = {**state.params, OBS_NORM: update_obs_stats(
+                state.params[OBS_NORM], self.spec.encode_obs(steps.next_obs))}
+            state = state.replace(params=params)
         return state, RolloutBatch(steps, actions, log_prob, value)
 
     def learn(self, state: PPOState, batch: RolloutBatch, rewards: jax.Array | None = None):
@@ -264,6 +286,12 @@ class PPOEngine:
             epoch, ((state.params, state.opt_state), epoch_key), None, length=cfg.update_epochs)
         metrics = {**jax.tree.map(jnp.mean, aux), **metrics, "return": state.last_return}
         return state.replace(params=params, opt_state=opt_state, key=key), metrics
+
+
+def update_obs_stats(stats: dict, x: jax.Array) -> dict:
+    """Running statistics `stats` with the encoded observations `x` [..., d] counted in."""
+    _, updated = RunningNorm().apply(stats, x.reshape(-1, x.shape[-1]), mutable=[NORM_STATS])
+    return updated
 
 
 def make(config: PPOConfig, env, env_params, reward_apply=None,

@@ -188,16 +188,42 @@ def test_box_observation_normalisation():
     env, params = envs.make("seals/MountainCar-v0")
     engine = ppo.PPOEngine(ppo.PPOConfig(obs_normalization="box"), env, params)
     corners = jnp.array([[-1.2, -0.07], [0.6, 0.07], [-0.3, 0.0]], jnp.float32)
-    np.testing.assert_allclose(engine.encode_obs(corners), [[-1, -1], [1, 1], [0, 0]], atol=1e-6)
+    np.testing.assert_allclose(engine.encode_obs(None, corners), [[-1, -1], [1, 1], [0, 0]], atol=1e-6)
     raw = ppo.PPOEngine(ppo.PPOConfig(), env, params)
-    np.testing.assert_array_equal(raw.encode_obs(corners), corners)
+    np.testing.assert_array_equal(raw.encode_obs(None, corners), corners)
 
     env, params = envs.make("seals/CartPole-v0")
     engine = ppo.PPOEngine(ppo.PPOConfig(obs_normalization="box"), env, params)
     obs = jnp.array([[1.0, -2.0, jnp.pi, 3.0]], jnp.float32)
-    np.testing.assert_allclose(engine.encode_obs(obs), [[1.0, -2.0, 1.0, 3.0]], rtol=1e-6)
+    np.testing.assert_allclose(engine.encode_obs(None, obs), [[1.0, -2.0, 1.0, 3.0]], rtol=1e-6)
     with pytest.raises(ValueError, match="obs_normalization"):
-        ppo.PPOConfig(obs_normalization="running")
+        ppo.PPOConfig(obs_normalization="whitened")
+
+
+def test_running_observation_normalisation():
+    """"running" standardises by the mean and variance of every observation the rollouts saw
+    (VecNormalize), kept in the parameters, untouched by the optimiser, clipped to ±10."""
+    env, params = envs.make("seals/CartPole-v0")
+    config = ppo.PPOConfig(obs_normalization="running", num_envs=4, num_steps=8,
+                           num_minibatches=1, update_epochs=1)
+    algo = ppo.make(config, env, params)
+    state = algo.init(jax.random.PRNGKey(0))
+    engine = ppo.PPOEngine(config, env, params)
+    seen = [state.obs]
+    for _ in range(3):
+        engine_state, batch = engine.rollout(state)
+        seen.append(batch.transitions.next_obs.reshape(-1, 4))
+        state, _ = engine.learn(engine_state, batch)
+    seen = jnp.concatenate(seen)
+    stats = state.params[ppo.OBS_NORM]["norm_stats"]
+    assert float(stats["count"]) == seen.shape[0] == 4 + 3 * 32
+    np.testing.assert_allclose(stats["mean"], seen.mean(0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(stats["var"], seen.var(0), rtol=1e-3, atol=1e-6)
+    x = engine.encode_obs(state.params, seen)
+    expected = jnp.clip((seen - seen.mean(0)) / jnp.sqrt(seen.var(0) + 1e-5), -10, 10)
+    np.testing.assert_allclose(x, expected, rtol=1e-3, atol=1e-4)
+    far = engine.encode_obs(state.params, jnp.full((1, 4), 1e6))
+    np.testing.assert_allclose(far, 10.0)
     env, params = envs.make("seals/RiskyPath-v0")  # Discrete observations: nothing to scale
     with pytest.raises(ValueError, match="obs_normalization: 'box' needs a Box observation space"):
         ppo.PPOEngine(ppo.PPOConfig(obs_normalization="box"), env, params)

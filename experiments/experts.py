@@ -50,8 +50,8 @@ class ExpertFlags:
     """seeds trained together (default: the recipe's); the best is kept"""
     total_timesteps: int | None = None
     """environment steps per seed (default: the recipe's)"""
-    num_demos: int = 50
-    """expert episodes saved as demonstrations"""
+    num_demos: int = 10
+    """expert episodes saved as demonstrations (imitation's BC benchmark learns from 10)"""
     backend: str | None = None
     """physics backend: mujoco, mjx or None (the platform's default)"""
     compile_cache: bool = True

@@ -63,7 +63,8 @@ def _floats(words: jax.Array) -> jax.Array:
 
 class HostPhysics:
     """Batched reset and step of one task on MuJoCo's C engine, on numpy arrays (the host side
-    of the callbacks). A state row is `[mjSTATE (state_size), position (2)]` in float64."""
+    of the callbacks). A state row is `[mjSTATE (state_size), position (2)]` in float64; a fields
+    row is what the task reads (`qpos`, `qvel`, its extra fields), flat."""
 
     def __init__(self, task: task_lib.MujocoTask, num_threads: int | None = None):
         import mujoco
@@ -84,24 +85,33 @@ class HostPhysics:
                       if self.num_threads > 1 else None)
         # Two compiled programs may call back at once; each call owns the mjData while it runs.
         self._lock = threading.Lock()
-        # Per-call outputs, written by the workers row by row.
-        self._field_shapes = {
-            name: np.shape(getter(self.model, self._datas[0]))
-            for name, getter in task.extra_fields.items()}
+        getters = {"qpos": lambda model, data: data.qpos, "qvel": lambda model, data: data.qvel,
+                   **task.extra_fields}
+        self.field_shapes = {name: np.shape(getter(self.model, self._datas[0]))
+                             for name, getter in getters.items()}
+        self._readers, start = [], 0
+        for name, getter in getters.items():
+            size = int(np.prod(self.field_shapes[name], dtype=int))
+            self._readers.append((slice(start, start + size), getter))
+            start += size
+        self.fields_size = start
+
+    def unflatten(self, xp, flat) -> task_lib.Fields:
+        """A fields row [..., fields_size] as the dict the task functions read."""
+        fields, start = {}, 0
+        for name, shape in self.field_shapes.items():
+            size = int(np.prod(shape, dtype=int))
+            fields[name] = flat[..., start:start + size].reshape(flat.shape[:-1] + shape)
+            start += size
+        return fields
 
     # --- per-environment work (run in the worker threads) ---------------------------------------
-    def _empty_fields(self, batch: int) -> dict[str, np.ndarray]:
-        shapes = {"qpos": (self.model.nq,), "qvel": (self.model.nv,), **self._field_shapes}
-        return {name: np.empty((batch,) + shape) for name, shape in shapes.items()}
-
-    def _read(self, data, rows: np.ndarray, fields: dict, i: int):
+    def _read(self, data, i: int, rows: np.ndarray, fields: np.ndarray):
         import mujoco
 
         mujoco.mj_getState(self.model, data, rows[i, :self.state_size], self.spec)
-        fields["qpos"][i] = data.qpos
-        fields["qvel"][i] = data.qvel
-        for name, getter in self.task.extra_fields.items():
-            fields[name][i] = getter(self.model, data)
+        for where, getter in self._readers:
+            fields[i, where] = np.ravel(getter(self.model, data))
 
     def _reset_one(self, data, qpos_noise, qvel_noise):
         import mujoco
@@ -120,9 +130,9 @@ class HostPhysics:
             qpos_noise, qvel_noise, rows, fields = args
             for i in range(lo, hi):
                 self._reset_one(data, qpos_noise[i], qvel_noise[i])
-                self._read(data, rows, fields, i)
+                self._read(data, i, rows, fields)
             return
-        rows_in, actions, qpos_noise, qvel_noise, reset, rows, fields, reset_rows, reset_fields = args
+        rows_in, actions, qpos_noise, qvel_noise, reset, rows, fields, next_rows, next_fields = args
         m, skip, contact = self.model, self.task.frame_skip, self.task.needs_contact_forces
         for i in range(lo, hi):
             mujoco.mj_setState(m, data, rows_in[i, :self.state_size], self.spec)
@@ -130,14 +140,14 @@ class HostPhysics:
             mujoco.mj_step(m, data, nstep=skip)
             if contact:  # gymnasium computes cfrc_ext after every step
                 mujoco.mj_rnePostConstraint(m, data)
-            self._read(data, rows, fields, i)
+            self._read(data, i, rows, fields)
             if reset[i]:
                 self._reset_one(data, qpos_noise[i], qvel_noise[i])
-                self._read(data, reset_rows, reset_fields, i)
+                self._read(data, i, next_rows, next_fields)
 
     def _run(self, kind: str, batch: int, args):
         threads = min(self.num_threads, batch)
-        bounds = np.linspace(0, batch, threads + 1).astype(int)
+        bounds = [batch * k // threads for k in range(threads + 1)]
         jobs = [(self._datas[k], bounds[k], bounds[k + 1], kind, args) for k in range(threads)]
         with self._lock:
             if threads == 1:
@@ -146,48 +156,50 @@ class HostPhysics:
                 for future in [self._pool.submit(self._work, job) for job in jobs]:
                     future.result()
 
-    def _positions(self, fields):
-        return np.asarray(self.task.position(np, fields), dtype=np.float64)
+    def _positions(self, fields: np.ndarray) -> np.ndarray:
+        return np.asarray(self.task.position(np, self.unflatten(np, fields)), dtype=np.float64)
 
     # --- batched entry points, on [B, ...] numpy arrays -------------------------------------------
     def reset(self, qpos_noise: np.ndarray, qvel_noise: np.ndarray):
-        """(state rows [B, row_size] float64, observations [B, obs_size] float64)."""
+        """(state rows [B, row_size], fields [B, fields_size]) of new episodes, float64."""
         batch = qpos_noise.shape[0]
-        rows, fields = np.zeros((batch, self.row_size)), self._empty_fields(batch)
+        rows, fields = np.zeros((batch, self.row_size)), np.zeros((batch, self.fields_size))
         self._run("reset", batch, (qpos_noise.astype(np.float64), qvel_noise.astype(np.float64),
                                    rows, fields))
         rows[:, self.state_size:] = self._positions(fields)
-        return rows, np.asarray(self.task.observe(np, fields))
+        return rows, fields
 
     def step(self, rows_in, actions, qpos_noise, qvel_noise, reset):
         """One environment step of every row; rows with `reset` start a new episode after it.
 
-        Returns (rows, final observations, rewards, healthy, observations): the observation the
-        step ended in, and the one the next step starts from (the new episode's where reset)."""
+        Returns (rows, fields, forward velocity, next fields), float64: the fields the step ended
+        in, the velocity of the task's forward point over the step (the one number that needs
+        float64: a difference of two positions that grow large), and the fields the next step
+        starts from (the new episode's where reset)."""
         batch = rows_in.shape[0]
-        rows, fields = np.zeros((batch, self.row_size)), self._empty_fields(batch)
-        reset_rows, reset_fields = np.zeros_like(rows), self._empty_fields(batch)
+        rows, fields = np.empty((batch, self.row_size)), np.empty((batch, self.fields_size))
         reset = np.asarray(reset, dtype=bool)
-        self._run("step", batch, (rows_in, actions, qpos_noise.astype(np.float64),
-                                  qvel_noise.astype(np.float64), reset, rows, fields,
-                                  reset_rows, reset_fields))
+        any_reset = bool(reset.any())
+        next_rows = np.empty_like(rows) if any_reset else rows
+        next_fields = np.empty_like(fields) if any_reset else fields
+        self._run("step", batch, (rows_in, actions, qpos_noise, qvel_noise, reset, rows, fields,
+                                  next_rows, next_fields))
         positions = self._positions(fields)
         rows[:, self.state_size:] = positions
-        final_obs, reward, healthy = task_lib.transition(
-            np, self.task, rows_in[:, self.state_size:], fields, actions, self.dt)
-        obs = np.array(final_obs)
-        if reset.any():
-            reset_rows[:, self.state_size:] = self._positions(reset_fields)
-            rows[reset] = reset_rows[reset]
-            obs[reset] = np.asarray(self.task.observe(np, reset_fields))[reset]
-        return rows, final_obs, reward, healthy, obs
+        velocity = (positions[:, 0] - rows_in[:, self.state_size]) / self.dt
+        if any_reset:
+            next_rows[:, self.state_size:] = self._positions(next_fields)
+            keep = ~reset
+            next_rows[keep], next_fields[keep] = rows[keep], fields[keep]
+        return next_rows, fields, velocity, next_fields
 
 
 class MujocoPhysics:
     """The JAX side: `reset` and `step` as `pure_callback`s into a `HostPhysics`.
 
-    The physics state is a uint32 array [2 · row_size] (float64 bits); observations, rewards are
-    float32 (computed in float64, rounded once)."""
+    The physics state is a uint32 array [2 · row_size] (float64 bits). The host returns the
+    task's fields rounded to float32 once, and the forward velocity computed in float64;
+    observation and reward are the task's functions in JAX (as on MJX)."""
 
     backend = "mujoco"
 
@@ -210,8 +222,8 @@ class MujocoPhysics:
         packed = np.asarray(packed)
         batch_shape = packed.shape[:-1]
         noise = packed.reshape(-1, packed.shape[-1]).view(np.float32)
-        rows, obs = self.host.reset(noise[:, :self.nq], noise[:, self.nq:])
-        out = np.concatenate([_as_bits(rows), obs.astype(np.float32).view(np.uint32)], axis=1)
+        rows, fields = self.host.reset(noise[:, :self.nq], noise[:, self.nq:])
+        out = np.concatenate([_as_bits(rows), fields.astype(np.float32).view(np.uint32)], axis=1)
         return out.reshape(batch_shape + (-1,))
 
     def _host_step(self, packed):
@@ -220,12 +232,11 @@ class MujocoPhysics:
         packed = packed.reshape(-1, packed.shape[-1])
         bits, floats = packed[:, :self._state_words], packed[:, self._state_words:]
         floats = floats.view(np.float32)
-        actions, rest = floats[:, :self.nu], floats[:, self.nu:]
-        qpos_noise, qvel_noise = rest[:, :self.nq], rest[:, self.nq:self.nq + self.nv]
-        reset = rest[:, self.nq + self.nv] > 0.5
-        rows, final_obs, reward, healthy, obs = self.host.step(
-            _as_f64(bits), actions, qpos_noise, qvel_noise, reset)
-        out_floats = np.concatenate([final_obs, reward[:, None], healthy[:, None], obs],
+        nu, nq, nv = self.nu, self.nq, self.nv
+        rows, fields, velocity, next_fields = self.host.step(
+            _as_f64(bits), floats[:, :nu], floats[:, nu:nu + nq].astype(np.float64),
+            floats[:, nu + nq:nu + nq + nv].astype(np.float64), floats[:, nu + nq + nv] > 0.5)
+        out_floats = np.concatenate([fields, velocity[:, None], next_fields],
                                     axis=1).astype(np.float32)
         out = np.concatenate([_as_bits(rows), out_floats.view(np.uint32)], axis=1)
         return out.reshape(batch_shape + (-1,))
@@ -240,22 +251,26 @@ class MujocoPhysics:
             jnp.concatenate([qpos_noise, qvel_noise]).astype(jnp.float32), jnp.uint32)
         out = jax.pure_callback(
             self._host_reset,
-            jax.ShapeDtypeStruct((self._state_words + self.obs_size,), jnp.uint32), packed,
-            vmap_method="broadcast_all")
-        return out[:self._state_words], _floats(out[self._state_words:])
+            jax.ShapeDtypeStruct((self._state_words + self.host.fields_size,), jnp.uint32),
+            packed, vmap_method="broadcast_all")
+        fields = self.host.unflatten(jnp, _floats(out[self._state_words:]))
+        return out[:self._state_words], self.task.observe(jnp, fields)
 
     def step(self, physics, action, qpos_noise, qvel_noise, reset):
         """(physics, final observation, reward, healthy, observation); see `HostPhysics.step`."""
-        floats = jnp.concatenate([jnp.asarray(action, jnp.float32).reshape(-1), qpos_noise,
-                                  qvel_noise, jnp.asarray(reset, jnp.float32).reshape(1)])
+        action = jnp.asarray(action, jnp.float32).reshape(-1)
+        floats = jnp.concatenate([action, qpos_noise, qvel_noise,
+                                  jnp.asarray(reset, jnp.float32).reshape(1)])
         packed = jnp.concatenate([physics, jax.lax.bitcast_convert_type(floats, jnp.uint32)])
-        n = self.obs_size
+        n = self.host.fields_size
         out = jax.pure_callback(
-            self._host_step,
-            jax.ShapeDtypeStruct((self._state_words + 2 * n + 2,), jnp.uint32), packed,
-            vmap_method="broadcast_all")
+            self._host_step, jax.ShapeDtypeStruct((self._state_words + 2 * n + 1,), jnp.uint32),
+            packed, vmap_method="broadcast_all")
         physics, rest = out[:self._state_words], _floats(out[self._state_words:])
-        return physics, rest[:n], rest[n], rest[n + 1] > 0.5, rest[n + 2:]
+        fields = self.host.unflatten(jnp, rest[:n])
+        reward, healthy = self.task.reward(jnp, fields, action, rest[n])
+        next_obs = self.task.observe(jnp, self.host.unflatten(jnp, rest[n + 1:]))
+        return physics, self.task.observe(jnp, fields), reward, healthy, next_obs
 
     def qpos_qvel(self, physics) -> tuple[np.ndarray, np.ndarray]:
         """(qpos, qvel) float64 of one physics state, on the host (for tests and tools)."""
@@ -271,8 +286,7 @@ class MujocoPhysics:
         data.qpos[:], data.qvel[:] = qpos, qvel
         mujoco.mj_forward(self.host.model, data)
         row = np.zeros(self.host.row_size)
-        mujoco.mj_getState(self.host.model, data, row[:self.host.state_size], self.host.spec)
-        fields = task_lib.read_fields(np, self.task, self.host.model, data)
-        row[self.host.state_size:] = self.host._positions(
-            {k: v[None] for k, v in fields.items()})[0]
+        fields = np.zeros((1, self.host.fields_size))
+        self.host._read(data, 0, row[None], fields)
+        row[self.host.state_size:] = self.host._positions(fields)[0]
         return _as_bits(row)

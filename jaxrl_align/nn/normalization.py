@@ -36,6 +36,22 @@ class RunningNorm(nn.Module):
         return (x - mean.value) / jnp.sqrt(var.value + self.eps)
 
 
+def init_running_stats(features: int) -> dict:
+    """Statistics of a running normaliser of `features`-wide inputs (nothing counted yet)."""
+    return RunningNorm().init(jax.random.PRNGKey(0), jnp.zeros((1, features)))
+
+
+def update_running_stats(stats: dict, x: jax.Array) -> dict:
+    """`stats` with the inputs `x` [..., features] counted in."""
+    _, updated = RunningNorm().apply(stats, x.reshape(-1, x.shape[-1]), mutable=[NORM_STATS])
+    return updated
+
+
+def standardize(stats: dict, x: jax.Array) -> jax.Array:
+    """`x` standardised by `stats`, which get no gradient (they are counted, not learned)."""
+    return RunningNorm().apply(jax.lax.stop_gradient(stats), x)
+
+
 def init_reward_norm() -> dict:
     """Statistics of a running reward normaliser, kept in the algorithm state."""
     return RunningNorm().init(jax.random.PRNGKey(0), jnp.zeros((1, 1)))

@@ -29,7 +29,8 @@ from jaxrl_align.hparams import (as_arrays, check_choice, check_positive, check_
                                  concrete, static)
 from jaxrl_align.nn import optim
 from jaxrl_align.nn.mlp import ACTIVATIONS
-from jaxrl_align.nn.normalization import NORM_STATS, RunningNorm, init_reward_norm, normalize_rewards
+from jaxrl_align.nn.normalization import (init_reward_norm, init_running_stats, normalize_rewards,
+                                          standardize, update_running_stats)
 from jaxrl_align.nn.policies import ActorCritic
 from jaxrl_align.rl.losses import gae, ppo_loss
 from jaxrl_align.spaces import box_scaling, space_spec
@@ -177,8 +178,8 @@ class PPOEngine:
             # The statistics ride in the parameters, so that every saved or evaluated policy
             # carries the normalisation it was trained with. They get no gradient
             # (`policy` stops it), so Adam leaves them unchanged; `rollout` updates them.
-            stats = RunningNorm().init(jax.random.PRNGKey(0), self.spec.encode_obs(dummy_obs))
-            params = {**params, OBS_NORM: update_obs_stats(stats, self.spec.encode_obs(obs))}
+            stats = init_running_stats(self.spec.encode_obs(dummy_obs).shape[-1])
+            params = {**params, OBS_NORM: update_running_stats(stats, self.spec.encode_obs(obs))}
         return PPOState(
             params=params, opt_state=self.optimizer(hparams.lr).init(params),
             env_state=env_state, obs=obs, key=key, hparams=hparams,
@@ -189,8 +190,7 @@ class PPOEngine:
         """The observation as the actor and critic see it (see `PPOConfig.obs_normalization`)."""
         x = self.spec.encode_obs(obs)
         if self.config.obs_normalization == "running":
-            stats = jax.lax.stop_gradient(params[OBS_NORM])
-            return jnp.clip(RunningNorm().apply(stats, x), -RUNNING_OBS_CLIP, RUNNING_OBS_CLIP)
+            return jnp.clip(standardize(params[OBS_NORM], x), -RUNNING_OBS_CLIP, RUNNING_OBS_CLIP)
         if self.obs_center is None:
             return x
         return (x - self.obs_center) / self.obs_halfwidth
@@ -227,7 +227,7 @@ class PPOEngine:
         if cfg.obs_normalization == "running":
             # After the rollout: its advantages and the learning phase use the statistics the
             # rollout acted with; the next rollout sees these observations counted.
-            params = {**state.params, OBS_NORM: update_obs_stats(
+            params = {**state.params, OBS_NORM: update_running_stats(
                 state.params[OBS_NORM], self.spec.encode_obs(steps.next_obs))}
             state = state.replace(params=params)
         return state, RolloutBatch(steps, actions, log_prob, value)
@@ -286,12 +286,6 @@ class PPOEngine:
             epoch, ((state.params, state.opt_state), epoch_key), None, length=cfg.update_epochs)
         metrics = {**jax.tree.map(jnp.mean, aux), **metrics, "return": state.last_return}
         return state.replace(params=params, opt_state=opt_state, key=key), metrics
-
-
-def update_obs_stats(stats: dict, x: jax.Array) -> dict:
-    """Running statistics `stats` with the encoded observations `x` [..., d] counted in."""
-    _, updated = RunningNorm().apply(stats, x.reshape(-1, x.shape[-1]), mutable=[NORM_STATS])
-    return updated
 
 
 def make(config: PPOConfig, env, env_params, reward_apply=None,

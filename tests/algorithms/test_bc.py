@@ -75,3 +75,24 @@ def test_too_few_demonstrations_is_a_clear_error(cartpole, cartpole_demos):
     algo = bc.make(bc.BCConfig(batch_size=10_000), env, params)
     with pytest.raises(ValueError, match="fewer than batch_size=10000"):
         algo.init(jax.random.PRNGKey(0), flatten_trajectories(cartpole_demos))
+
+
+def test_running_observation_normalisation_counts_every_training_batch(cartpole, cartpole_demos):
+    """imitation's NormalizeFeaturesExtractor: each batch is counted before it is normalised, so
+    after an epoch the statistics are those of the transitions that epoch used (the remainder
+    dropped), and the policy sees standardised observations."""
+    env, params = cartpole
+    demos = flatten_trajectories(cartpole_demos)
+    algo = bc.make(bc.BCConfig(obs_normalization="running"), env, params)
+    state = algo.init(jax.random.PRNGKey(0), demos)
+    state, _ = jax.jit(algo.update)(state, demos)
+    used = (len(demos) // 32) * 32
+    stats = state.obs_stats["norm_stats"]
+    assert float(stats["count"]) == used
+    obs = np.asarray(demos.obs)
+    assert np.allclose(stats["mean"], obs.mean(0), atol=0.02)  # all but the dropped remainder
+    assert np.allclose(stats["var"], obs.var(0), rtol=0.05, atol=1e-4)
+    raw = bc.make(bc.BCConfig(), env, params)
+    assert float(raw.init(jax.random.PRNGKey(0), demos).obs_stats["norm_stats"]["count"]) == 0
+    with pytest.raises(ValueError, match="obs_normalization"):
+        bc.BCConfig(obs_normalization="box")

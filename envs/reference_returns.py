@@ -35,6 +35,13 @@ REFERENCE_RETURNS: dict[str, dict[str, float]] = {
     "seals/ProcGoal-v0": {"random": -207.58, "expert": -55.0},  # random: MC +-0.08
     "seals/RiskyPath-v0": {"random": -97.9375, "expert": 3.0},
     "seals/Sort-v0": {"random": 0.25, "expert": 193 / 24},  # random: MC +-0.0032
+    # The MuJoCo tasks. random: uniformly random actions, MC over 100 episodes (seed 0), whose
+    # 95% half-widths are noted. expert: the final 50-episode return of this project's PPO
+    # expert (`python -m experiments.experts`, docs/environments.md) where one was trained here;
+    # otherwise imitation's published seals expert (approximate, from its benchmark).
+    "seals/HalfCheetah-v1": {"random": -278.09, "expert": 3798.43},  # random: MC +-14.77
+    "seals/Ant-v1": {"random": -353.98, "expert": 2500.0},  # random: MC +-9.75; expert: imitation's
+    "seals/Walker2d-v1": {"random": -20.84, "expert": 2470.0},  # MC +-28.51; expert: imitation's
 }
 
 

@@ -3,13 +3,13 @@ docs/algorithms/ says how each was found and what it reaches.
 
 Algorithm presets: `PUREJAXRL_CARTPOLE`, `PPO_PENDULUM`, `AIRL_MOUNTAIN_CAR`,
 `PREFERENCES_PENDULUM`, `DAGGER_PENDULUM`, `DQN_CARTPOLE`, `SQIL_CARTPOLE`, `SAC_PENDULUM`,
-`SQIL_SAC_PENDULUM`. DERAIL's per-task PPO settings: `derail_ppo(task_id, budget)`.
+`SQIL_SAC_PENDULUM`, `BC_MUJOCO`. DERAIL's per-task PPO settings: `derail_ppo(task_id, budget)`.
 """
 from __future__ import annotations
 
 from dataclasses import replace
 
-from jaxrl_align.algorithms import dagger
+from jaxrl_align.algorithms import bc, dagger
 from jaxrl_align.algorithms import preference_comparisons as pc
 from jaxrl_align.algorithms.adversarial import airl
 from jaxrl_align.rl import dqn, ppo, sac
@@ -54,6 +54,10 @@ SAC_PENDULUM = sac.SACConfig(lr=1e-3, hidden=(64, 64), total_timesteps=10_000)
 # and the runs peak and collapse (docs/algorithms/sac.md).
 SQIL_SAC_PENDULUM = replace(SAC_PENDULUM, gamma=0.95, learning_starts=500, learn_ent_coef=False,
                             ent_coef_init=0.01)
+
+# The seals MuJoCo tasks: a 64-64 policy behind imitation's running observation normaliser (the
+# observation includes positions that grow to hundreds; docs/algorithms/bc.md).
+BC_MUJOCO = bc.BCConfig(hidden=(64, 64), obs_normalization="running")
 
 # Pendulum-v1 with a PPO expert, 5 rounds: β by LinearBetaSchedule(1), the schedule of
 # imitation's own Pendulum test (all expert in round 0, all learner after), and 10 BC epochs a

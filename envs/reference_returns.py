@@ -41,8 +41,9 @@ REFERENCE_RETURNS: dict[str, dict[str, float]] = {
     # otherwise imitation's published seals expert (approximate, from its benchmark).
     "seals/HalfCheetah-v1": {"random": -278.09, "expert": 3798.43},  # random: MC +-14.77
     "seals/Hopper-v1": {"random": -57.80, "expert": 3475.10},  # random: MC +-25.94
+    "seals/Swimmer-v1": {"random": 1.80, "expert": 360.08},  # random: MC +-2.11
     "seals/Ant-v1": {"random": -353.98, "expert": 2500.0},  # random: MC +-9.75; expert: imitation's
-    "seals/Walker2d-v1": {"random": -20.84, "expert": 2470.0},  # MC +-28.51; expert: imitation's
+    "seals/Walker2d-v1": {"random": -20.84, "expert": 2264.14},  # random: MC +-28.51
 }
 
 

@@ -75,3 +75,29 @@ def test_preference_comparisons(tmp_path):
         "--preferences.exploration-frac", "0", "--preferences.heldout-size", "4",
         "--preferences.heldout-pairs-per-round", "2", "--preferences.model.ensemble-size", "1",
         "--preferences.model.hidden", "8", *TINY_PPO("preferences.ppo."))
+
+
+def test_experts_command_writes_policy_and_demonstrations(tmp_path):
+    """`experiments.experts` (one short update here) writes the run, an expert file that DAgger
+    loads, demonstrations that load against the task, and expert.json."""
+    import envs
+    from experiments import experts
+    from jaxrl_align.algorithms import dagger
+    from jaxrl_align.data import demonstrations
+
+    [record] = experts.main(experts.ExpertFlags(env=ENV_ID, out=tmp_path, seeds=1,
+                                                total_timesteps=64, num_demos=2,
+                                                progress=False))
+    out = tmp_path / "Hopper-v1"
+    for name in ("results.json", "policy.msgpack", "policy.json", "demos.npz", "expert.json"):
+        assert (out / name).is_file(), name
+    env, params = envs.make(ENV_ID)
+    trajs, meta = demonstrations.load_demos(out / "demos.npz", env=env, env_params=params,
+                                            env_id=ENV_ID)
+    assert trajs.obs.shape == (2, 1001, 12) and meta["mean_return"] == record["demo_mean_return"]
+    expert, expert_params = dagger.load_ppo_expert(out / "policy.msgpack", env, params, ENV_ID)
+    action = expert(expert_params, jax.random.PRNGKey(0), trajs.obs[0, 0])
+    assert action.shape == (3,) and np.all(np.abs(np.asarray(action)) <= 1.0)
+    assert record["env_id"] == ENV_ID and record["total_timesteps"] == 64
+    with pytest.raises(SystemExit, match="--env"):
+        experts.main(experts.ExpertFlags(env="seals/Nope-v1", out=tmp_path))

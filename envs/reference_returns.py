@@ -37,12 +37,11 @@ REFERENCE_RETURNS: dict[str, dict[str, float]] = {
     "seals/Sort-v0": {"random": 0.25, "expert": 193 / 24},  # random: MC +-0.0032
     # The MuJoCo tasks. random: uniformly random actions, MC over 100 episodes (seed 0), whose
     # 95% half-widths are noted. expert: the final 50-episode return of this project's PPO
-    # expert (`python -m experiments.experts`, docs/environments.md) where one was trained here;
-    # otherwise imitation's published seals expert (approximate, from its benchmark).
+    # expert (`python -m experiments.experts`, docs/environments.md).
     "seals/HalfCheetah-v1": {"random": -278.09, "expert": 3798.43},  # random: MC +-14.77
     "seals/Hopper-v1": {"random": -57.80, "expert": 3475.10},  # random: MC +-25.94
     "seals/Swimmer-v1": {"random": 1.80, "expert": 360.08},  # random: MC +-2.11
-    "seals/Ant-v1": {"random": -353.98, "expert": 2500.0},  # random: MC +-9.75; expert: imitation's
+    "seals/Ant-v1": {"random": -353.98, "expert": 3873.98},  # random: MC +-9.75
     "seals/Walker2d-v1": {"random": -20.84, "expert": 2264.14},  # random: MC +-28.51
 }
 

@@ -85,8 +85,7 @@ class HostPhysics:
                       if self.num_threads > 1 else None)
         # Two compiled programs may call back at once; each call owns the mjData while it runs.
         self._lock = threading.Lock()
-        getters = {"qpos": lambda model, data: data.qpos, "qvel": lambda model, data: data.qvel,
-                   **task.extra_fields}
+        getters = task_lib.field_getters(task)
         self.field_shapes = {name: np.shape(getter(self.model, self._datas[0]))
                              for name, getter in getters.items()}
         self._readers, start = [], 0
@@ -186,7 +185,7 @@ class HostPhysics:
                                   next_rows, next_fields))
         positions = self._positions(fields)
         rows[:, self.state_size:] = positions
-        velocity = (positions[:, 0] - rows_in[:, self.state_size]) / self.dt
+        velocity = task_lib.forward_velocity(np, rows_in[:, self.state_size:], positions, self.dt)
         if any_reset:
             next_rows[:, self.state_size:] = self._positions(next_fields)
             keep = ~reset

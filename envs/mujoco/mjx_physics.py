@@ -116,9 +116,10 @@ class MjxPhysics:
         if self.task.needs_contact_forces:  # gymnasium computes cfrc_ext after every step
             data = mjx.rne_postconstraint(self.model, data)
         fields = self._fields(data)
-        final_obs, reward, healthy = task_lib.transition(
-            jnp, self.task, self._split(physics)[3], fields, action, self.dt)
-        final_obs = jnp.asarray(final_obs, jnp.float32)
+        velocity = task_lib.forward_velocity(jnp, self._split(physics)[3],
+                                             self.task.position(jnp, fields), self.dt)
+        reward, healthy = self.task.reward(jnp, fields, action, velocity)
+        final_obs = self._observe(fields)
         stepped = self._pack(data, fields)
         fresh, fresh_obs = self.reset(qpos_noise, qvel_noise)
         return (jnp.where(reset, fresh, stepped), final_obs, jnp.asarray(reward, jnp.float32),

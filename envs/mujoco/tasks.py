@@ -170,11 +170,9 @@ TASKS: dict[str, MujocoTask] = {task.env_id: task for task in (
 )}
 
 
-def transition(xp, task: MujocoTask, position_before, fields_after: Fields, action, dt: float):
-    """(observation, reward, healthy) of the step that ended in `fields_after`."""
-    x_velocity = (task.position(xp, fields_after)[..., 0] - position_before[..., 0]) / dt
-    reward, healthy = task.reward(xp, fields_after, action, x_velocity)
-    return task.observe(xp, fields_after), reward, healthy
+def forward_velocity(xp, position_before, position_after, dt: float):
+    """Velocity of the task's forward point along x over one step (the reward's progress term)."""
+    return (position_after[..., 0] - position_before[..., 0]) / dt
 
 
 def reset_noise(rng_uniform, rng_normal, task: MujocoTask, nq: int, nv: int):
@@ -187,12 +185,16 @@ def reset_noise(rng_uniform, rng_normal, task: MujocoTask, nq: int, nv: int):
     return qpos_noise, qvel_noise
 
 
+def field_getters(task: MujocoTask) -> dict:
+    """`name -> getter(model, data)` of every array the task functions read."""
+    return {"qpos": lambda model, data: data.qpos, "qvel": lambda model, data: data.qvel,
+            **task.extra_fields}
+
+
 def read_fields(xp, task: MujocoTask, model, data) -> Fields:
     """The arrays `observe`, `position` and `reward` read, taken from one (mj|mjx) data."""
-    fields = {"qpos": xp.asarray(data.qpos), "qvel": xp.asarray(data.qvel)}
-    for name, getter in task.extra_fields.items():
-        fields[name] = xp.asarray(getter(model, data))
-    return fields
+    return {name: xp.asarray(getter(model, data))
+            for name, getter in field_getters(task).items()}
 
 
 def observation_size(task: MujocoTask, model) -> int:

@@ -1,12 +1,17 @@
 # Two commands do everything on a fresh clone (Python 3.11 + package registries):
 #   make quickstart   set up .venv and run the quickstart (PPO expert -> demos -> BC x 8 seeds)
-#   make test         set up .venv and run the tests
+#   make test         set up .venv (and .venv-imitation, for the interop tests) and run the tests
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup quickstart test test-all bench clean
+# imitation 1.0.1 (with SB3, seals, gymnasium 0.29 and CPU torch) in an environment of its own,
+# never a dependency of the package: the interop tests write and read files with it.
+IMITATION_VENV := .venv-imitation
+IMITATION_STAMP := $(IMITATION_VENV)/.installed
+
+.PHONY: setup imitation-env quickstart test test-all bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,19 +21,28 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+$(IMITATION_STAMP):
+	$(PYTHON) -m venv $(IMITATION_VENV)
+	$(IMITATION_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(IMITATION_VENV)/bin/python -m pip install --quiet "torch==2.13.0+cpu" "imitation==1.0.1" \
+	  || $(IMITATION_VENV)/bin/python -m pip install --quiet torch "imitation==1.0.1"
+	touch $(IMITATION_STAMP)
+
+imitation-env: $(IMITATION_STAMP)
+
 quickstart: $(STAMP)
 	$(PY) -m experiments.quickstart
 
 # Two workers, a test file each at a time (module fixtures train once): compilation is mostly
 # single-threaded, so the suite's wall time on 2 cores is close to halved.
-test: $(STAMP)
+test: $(STAMP) $(IMITATION_STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
-test-all: $(STAMP)
+test-all: $(STAMP) $(IMITATION_STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile -m ''
 
 bench: $(STAMP)
 	$(PY) -m experiments.bench.throughput
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(IMITATION_VENV) runs .pytest_cache

@@ -39,7 +39,7 @@ def save_demos(path, trajs: Trajectories, *, env_id: str, source: str,
     """
     path = Path(path)
     arrays = {name: np.asarray(getattr(trajs, name)) for name in ARRAY_FIELDS}
-    _validate_arrays(arrays, label=str(path), spec=None, env_label="")
+    validate_arrays(arrays, label=str(path), spec=None, env_label="")
     returns = _episode_returns(arrays)
     metadata = {
         "schema_version": SCHEMA_VERSION,
@@ -77,7 +77,7 @@ def load_demos(path, *, env=None, env_params=None, env_id: str | None = None
     env_label = ""
     if env is not None:
         env_label = f" for {env_id or getattr(env, 'name', type(env).__name__)}"
-    _validate_arrays(arrays, label=label, spec=spec, env_label=env_label)
+    validate_arrays(arrays, label=label, spec=spec, env_label=env_label)
     num_episodes = arrays["lengths"].shape[0]
     if metadata["num_episodes"] != num_episodes:
         _fail(label, "metadata.num_episodes",
@@ -90,7 +90,7 @@ def _fail(label: str, field: str, problem: str):
     files.fail(DemonstrationError, label, field, problem)
 
 
-def _validate_arrays(arrays: dict[str, np.ndarray], *, label: str, spec, env_label: str) -> None:
+def validate_arrays(arrays: dict[str, np.ndarray], *, label: str, spec, env_label: str) -> None:
     """Shapes, dtypes, finiteness and (given `spec`) the env's spaces, in NumPy."""
     fail = lambda field, problem: _fail(label, field, problem)
     obs, acts, rews = arrays["obs"], arrays["acts"], arrays["rews"]

@@ -75,6 +75,9 @@ class RunSettings:
     results.json and metrics.jsonl (nothing else)"""
     tensorboard: bool = False
     """also write per-chunk scalars (means over runs) for TensorBoard to <out>/tensorboard"""
+    wandb: bool = False
+    """also log per-chunk scalars (means over runs) to Weights & Biases (the `wandb` extra;
+    WANDB_MODE=offline logs to <out>/wandb without a network)"""
 
     @property
     def seed_list(self) -> list[int]:
@@ -103,6 +106,12 @@ class RunSettings:
         if self.resume and self.overwrite:
             raise ValueError("overwrite: deletes the checkpoints --resume would continue from; "
                              "expected one of the two, got both")
+        if self.wandb:
+            import importlib.util
+
+            if importlib.util.find_spec("wandb") is None:
+                raise ValueError("wandb: expected the wandb package (pip install "
+                                 "'jaxrl_align[wandb]'), found it not installed")
 
 
 def num_updates_of(settings: RunSettings, algo: Algorithm) -> int:
@@ -417,7 +426,7 @@ def _run(algo, env, env_params, settings, data, env_id, reference_returns, out_d
         "algo": algo.name, "algo_config": config_to_dict(algo.config),
         "run": {k: v for k, v in config_to_dict(settings).items()
                 if k not in ("progress", "resume", "overwrite", "checkpoint_every",
-                             "keep_checkpoints", "tensorboard")},
+                             "keep_checkpoints", "tensorboard", "wandb")},
         "num_updates": num_updates, "run_seeds": run_seeds.tolist(),
         "hparams": None if values is None else {k: np.asarray(v).tolist()
                                                 for k, v in values.items()},
@@ -480,11 +489,10 @@ def _run(algo, env, env_params, settings, data, env_id, reference_returns, out_d
         states = [init_fn(k, data_g, h) for k, h in zip(keys_g, hp_g)]
 
     metrics_file = Path(out_dir) / "metrics.jsonl" if out_dir is not None else None
-    tb = None
-    if settings.tensorboard and out_dir is not None and primary:
-        from jaxrl_align.runtime.logs import TensorBoard
+    from jaxrl_align.runtime.logs import open_scalars
 
-        tb = TensorBoard(Path(out_dir) / "tensorboard")
+    scalar_log = open_scalars(out_dir if primary else None, tensorboard=settings.tensorboard,
+                              wandb=settings.wandb, config=fingerprint)
     t0 = time.perf_counter()
     bar = tqdm(range(start_chunk, num_chunks), total=num_chunks, initial=start_chunk,
                desc=f"{algo.name} x{num_runs} runs", unit="chunk",
@@ -527,10 +535,9 @@ def _run(algo, env, env_params, settings, data, env_id, reference_returns, out_d
             "eval_return": eval_returns.tolist(),
             **{k: v.tolist() for k, v in chunk_means.items()},
             "diverged_runs": sorted(diverged)}))
-        if tb is not None:
-            tb.scalars(env_steps or updates,
-                       {f"mean/{k}": mean_ok(v) for k, v in
-                        {"eval_return": eval_returns, **chunk_means}.items()})
+        scalar_log.scalars(env_steps or updates,
+                           {f"mean/{k}": mean_ok(v) for k, v in
+                            {"eval_return": eval_returns, **chunk_means}.items()})
         if metrics_file is not None and primary:  # rewritten whole: never half a line
             write_atomic(metrics_file, lambda f: f.write(("\n".join(lines) + "\n").encode()))
         if ckpt is not None and ((c + 1) % settings.checkpoint_every == 0 or c + 1 == num_chunks):
@@ -548,8 +555,7 @@ def _run(algo, env, env_params, settings, data, env_id, reference_returns, out_d
     run_s = time.perf_counter() - t0
     if ckpt is not None:
         ckpt.close()
-    if tb is not None:
-        tb.close()
+    scalar_log.close()
 
     per_run = final_returns.mean(axis=1)
     # Diverged runs are listed with their numbers but left out of the aggregates.

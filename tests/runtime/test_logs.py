@@ -86,3 +86,24 @@ def test_scalars_read_back_with_their_steps(tmp_path):
     assert [step for step, _ in scalars] == [1, 7]
     assert scalars[0][1] == {"mean/eval_return": 10.5, "mean/loss": 0.25}
     assert scalars[1][1]["mean/eval_return"] == 20.0 and math.isnan(scalars[1][1]["mean/loss"])
+
+
+def test_wandb_offline_run_gets_the_config_and_every_point(tmp_path, monkeypatch):
+    """`--wandb` (the `wandb` extra) with WANDB_MODE=offline: a run folder under <out>/wandb
+    with its config and history, written through the same `Scalars` as TensorBoard."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    from jaxrl_align.runtime.logs import open_scalars
+
+    log = open_scalars(tmp_path, tensorboard=True, wandb=True, config={"algo": "bc", "lr": 0.1})
+    log.scalars(1, {"mean/eval_return": 10.5})
+    log.scalars(7, {"mean/eval_return": 20.0})
+    wandb_run = log.backends[1]._run
+    assert wandb_run.config["algo"] == "bc" and wandb_run.config["lr"] == 0.1
+    log.close()
+    (run,) = (tmp_path / "wandb").glob("offline-run-*")
+    (records,) = run.glob("*.wandb")  # what `wandb sync` uploads: config and history
+    data = records.read_bytes()
+    assert b"mean/eval_return" in data and b"lr" in data
+    (events,) = (tmp_path / "tensorboard").iterdir()
+    assert [step for step, _ in read_scalars(events)] == [1, 7]

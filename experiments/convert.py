@@ -1,12 +1,16 @@
-"""Convert data between this project and imitation (docs/interop-imitation-data.md).
+"""Convert data and policies between this project and imitation (docs/interop.md).
 
     python -m experiments.convert imitation-to-npz runs/imitation_demos demos.npz --env seals/CartPole-v0
     python -m experiments.convert npz-to-imitation demos.npz runs/imitation_demos
+    python -m experiments.convert sb3-policy ppo-seals-CartPole-v0.zip runs/sb3/policy.msgpack --env seals/CartPole-v0
 
 `imitation-to-npz` reads a dataset folder written by `imitation.data.serialize.save` and writes
 a demonstrations file (`jaxrl_align.data.demonstrations`), checked against the spaces of
 `--env` first; `npz-to-imitation` writes a demonstrations file as a folder that
 `imitation.data.serialize.load` reads. Needs pyarrow (`pip install -e '.[imitation-data]'`).
+`sb3-policy` reads a Stable-Baselines3 PPO MlpPolicy zip without unpickling
+(`jaxrl_align.interop.sb3`) and writes it as a PPO expert (`policy.msgpack` + `policy.json`: what
+`dagger --expert-policy` and `experiments.evaluate` read).
 Bad input ends with one line naming the file and the field, and nothing written.
 """
 from __future__ import annotations
@@ -76,8 +80,30 @@ class NpzToImitation:
         print(f"wrote {self.dst}: {metadata['num_episodes']} episodes from {self.src}")
 
 
+@dataclass(frozen=True)
+class Sb3Policy:
+    """SB3 PPO MlpPolicy zip -> PPO expert file (policy.msgpack + policy.json), read without pickle."""
+
+    src: Src
+    """the SB3 model .zip (model.save)"""
+    dst: Dst
+    """the expert's .msgpack path (its .json is written beside it)"""
+    env: str
+    """environment id the policy acts in (its spaces are checked)"""
+    activation: str | None = None
+    """override the activation read from the zip (tanh or relu)"""
+
+    def run(self) -> None:
+        from jaxrl_align.interop.sb3 import sb3_ppo_to_expert
+
+        env, env_params = make_env(self.env)
+        path = sb3_ppo_to_expert(self.src, env, env_params, self.env, self.dst, self.activation)
+        print(f"wrote {path} and {path.with_suffix('.json')}")
+
+
 # One entry per subcommand: a frozen dataclass of its flags with a `run()` method.
-COMMANDS = {"imitation-to-npz": ImitationToNpz, "npz-to-imitation": NpzToImitation}
+COMMANDS = {"imitation-to-npz": ImitationToNpz, "npz-to-imitation": NpzToImitation,
+            "sb3-policy": Sb3Policy}
 
 
 def main(command) -> None:

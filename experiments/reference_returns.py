@@ -66,6 +66,7 @@ def derive(env_id: str, which: str, n_episodes: int, key: jax.Array) -> Estimate
     from envs.diagnostics import DIAGNOSTIC_ENVS
     from envs.diagnostics.experts import (CLOSED_FORM_RETURNS, expert_policy,
                                           optimal_return, tabular_expert_actions)
+    from envs.reference_returns import exact_tabular_returns
     from jaxrl_align.tabular import exact_expected_return
 
     env, params = envs.make(env_id)
@@ -73,8 +74,7 @@ def derive(env_id: str, which: str, n_episodes: int, key: jax.Array) -> Estimate
         return None
     if envs.is_tabular(env):
         if which == "random":
-            uniform = jnp.full((env.n_states, env.n_actions), 1.0 / env.n_actions)
-            return Estimate(float(exact_expected_return(params, uniform)), 0.0, "exact")
+            return Estimate(exact_tabular_returns(env, params)[0], 0.0, "exact")
         greedy = jax.nn.one_hot(tabular_expert_actions(params), env.n_actions)
         value = float(exact_expected_return(params, greedy))
         if not np.isclose(value, float(optimal_return(params)), rtol=0, atol=1e-5):

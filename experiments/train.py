@@ -5,6 +5,7 @@
     python -m experiments.train sac --env Pendulum-v1 --seeds 8
     python -m experiments.train sqil --demos runs/quickstart/demos.npz --seeds 8
     python -m experiments.train bc --demos runs/quickstart/demos.npz --seeds 8 --out runs/bc
+    python -m experiments.train gail --env seals/CartPole-v0 --seeds 8   # the cached expert's demos
     python -m experiments.train dagger --env seals/CartPole-v0 --seeds 8 --dagger.rounds 4
     python -m experiments.train dagger --env Pendulum-v1 --expert-policy runs/ppo-Pendulum-v1/policy.msgpack
     python -m experiments.train density --demos runs/quickstart/demos.npz --seeds 8
@@ -41,6 +42,7 @@ from experiments.common import (ProcessFlags, UsageError, check_process_flags,
 from jaxrl_align.algorithms import bc, dagger, density, preference_comparisons, sqil
 from jaxrl_align.algorithms.adversarial import airl, gail
 from jaxrl_align.algorithms.irl import maxent_irl, mce_irl, occupancy_matching
+from jaxrl_align.hparams import config_to_dict
 from jaxrl_align.rl import dqn, ppo, sac
 from jaxrl_align.runtime.runner import RunSettings
 
@@ -93,20 +95,40 @@ class SACCommand(Command):
 class DemosCommand(Command):
     """What the commands that learn from a demonstrations file share."""
 
-    demos: Path
-    """demonstrations file written by `save_demos` (e.g. by the quickstart or
-    experiments.controller_demos)"""
+    demos: Path | None = None
+    """demonstrations file written by `save_demos` (experiments.experts, the quickstart,
+    experiments.controller_demos, experiments.convert); default: the cached demonstrations of
+    the task's expert (experiments.experts), made first if missing"""
+
+    def demos_path(self) -> Path:
+        """--demos, or the task's cached expert demonstrations (made on first use)."""
+        if self.demos is not None:
+            return Path(self.demos)
+        if not hasattr(self, "_cached_demos"):
+            from experiments import experts
+
+            try:
+                path = experts.expert_demos(self.process.env)
+            except ValueError as e:
+                raise UsageError(f"--demos: none given and {e}") from None
+            object.__setattr__(self, "_cached_demos", path)
+        return self._cached_demos
 
     def data_paths(self) -> dict:
-        return {"demos": self.demos}
+        return {"demos": self.demos_path()}
+
+    def load_trajectories(self, env, env_params):
+        from jaxrl_align.data import demonstrations
+
+        trajs, _ = demonstrations.load_demos(self.demos_path(), env=env, env_params=env_params,
+                                             env_id=self.process.env)
+        return trajs
 
     def load_data(self, env, env_params):
         """The demonstrations as flat transitions, checked against the environment."""
         from jaxrl_align.data import demonstrations
 
-        trajs, _ = demonstrations.load_demos(self.demos, env=env, env_params=env_params,
-                                             env_id=self.process.env)
-        return demonstrations.demo_transitions(trajs)
+        return demonstrations.demo_transitions(self.load_trajectories(env, env_params))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,7 +143,7 @@ class BCCommand(DemosCommand):
     def load_data(self, env, env_params):
         data = super().load_data(env, env_params)
         if len(data) < self.bc.batch_size:
-            raise UsageError(f"{self.demos}: {len(data)} transitions, fewer than "
+            raise UsageError(f"{self.demos_path()}: {len(data)} transitions, fewer than "
                              f"--bc.batch-size={self.bc.batch_size}")
         return data
 
@@ -152,27 +174,29 @@ class AIRLCommand(DemosCommand):
 
 @dataclass(frozen=True, kw_only=True)
 class DAggerCommand(Command):
-    """DAgger, the expert queried at every step: the env's hand-written controller
-    (envs.controllers: seals/CartPole-v0, seals/MountainCar-v0) or, with --expert-policy, a PPO
-    run's policy (<out>/policy.msgpack of `experiments.train ppo`)."""
+    """DAgger, the expert queried at every step: with --expert-policy, a PPO run's policy
+    (<out>/policy.msgpack of `experiments.train ppo` or `experiments.experts`); otherwise the
+    task's expert recipe (experiments.experts): its controller or exact optimal policy, or its
+    cached PPO expert (trained first if missing)."""
 
     expert_policy: Path | None = None
     """a PPO policy written by `experiments.train ppo` (<out>/policy.msgpack); default: the
-    env's controller"""
+    task's expert (experiments.experts)"""
     demos: Path | None = None
     """optional expert demonstrations (.npz) added to round 0 (imitation's expert_trajs)"""
     dagger: dagger.DAggerConfig = field(default_factory=dagger.DAggerConfig)
 
     def expert(self, env, env_params):
         """(expert, expert_params), or a UsageError naming the flag."""
-        if self.expert_policy is None:
+        path = self.expert_policy_path()
+        if path is None:
             from envs.controllers import CONTROLLERS
+            from envs.diagnostics.experts import expert_policy
 
-            if self.process.env not in CONTROLLERS:
-                raise UsageError(f"--expert-policy: {self.process.env} has no controller (those "
-                                 f"with one: {', '.join(CONTROLLERS)}); pass a PPO policy")
-            return dagger.policy_expert(CONTROLLERS[self.process.env]), None
-        path = Path(self.expert_policy)
+            if self.process.env in CONTROLLERS:
+                return dagger.policy_expert(CONTROLLERS[self.process.env]), None
+            return dagger.policy_expert(expert_policy(env, env_params)), None
+        path = Path(path)
         if not path.is_file() or not path.with_suffix(".json").is_file():
             raise UsageError(f"--expert-policy: expected {path} and {path.with_suffix('.json')} "
                              "(written by experiments.train ppo)")
@@ -184,14 +208,33 @@ class DAggerCommand(Command):
     def build(self, env, env_params):
         return dagger.make(self.dagger, env, env_params, self.expert(env, env_params)[0])
 
+    def expert_policy_path(self) -> Path | None:
+        """--expert-policy, the task's cached PPO expert, or None (a controller or an exact
+        optimal policy, nothing on disk)."""
+        if self.expert_policy is not None:
+            return Path(self.expert_policy)
+        from experiments import experts
+
+        try:
+            recipe = experts.recipe_of(self.process.env)
+        except ValueError as e:
+            raise UsageError(f"--expert-policy: none given and {e}") from None
+        if recipe.kind != "ppo":
+            return None
+        return experts.ensure_expert(self.process.env) / "policy.msgpack"
+
     def data_paths(self) -> dict:
-        paths = {"expert_policy": self.expert_policy, "demos": self.demos}
+        paths = {"expert_policy": self.expert_policy_path(), "demos": self.demos}
         return {name: path for name, path in paths.items() if path is not None}
 
     def load_data(self, env, env_params):
         demos = None
         if self.demos is not None:
-            demos = DemosCommand.load_data(self, env, env_params)  # the same checks as BC's
+            from jaxrl_align.data import demonstrations
+
+            trajs, _ = demonstrations.load_demos(self.demos, env=env, env_params=env_params,
+                                                 env_id=self.process.env)
+            demos = demonstrations.demo_transitions(trajs)
         return dagger.DAggerData(expert_params=self.expert(env, env_params)[1], demos=demos)
 
 
@@ -222,11 +265,7 @@ class DensityCommand(DemosCommand):
 
     def load_data(self, env, env_params):
         """The demonstrations as trajectories (a per-timestep model needs their timesteps)."""
-        from jaxrl_align.data import demonstrations
-
-        trajs, _ = demonstrations.load_demos(self.demos, env=env, env_params=env_params,
-                                             env_id=self.process.env)
-        return trajs
+        return self.load_trajectories(env, env_params)
 
 
 def require_tabular(env, env_id: str) -> None:
@@ -329,7 +368,6 @@ class PreferencesCommand(Command):
         if not self.save_comparisons:
             return
         from jaxrl_align.data import preference_dataset
-        from jaxrl_align.hparams import config_to_dict
 
         best = result.best_run()
         preference_dataset.save_preferences(
@@ -395,7 +433,8 @@ def main(command, sweep=None):
     try:
         result = runner.run(algo, env, env_params, settings, data, env_id=command.process.env,
                             reference_returns=reference_returns_or_none(command.process.env),
-                            out_dir=out, extra_config={"command": type(command).__name__},
+                            out_dir=out, extra_config={"command": type(command).__name__,
+                                                       "command_flags": config_to_dict(command)},
                             sweep=sweep, data_files=data_files)
     except (ResumeError, OutputError) as e:
         exit_on_usage_error(e)

@@ -1,5 +1,8 @@
 """Shared fixtures. Compilation dominates small tests on a 2-core CPU, so the persistent
 compilation cache is on and expensive training runs are module-scoped fixtures."""
+import os
+import tempfile
+
 import jax
 import pytest
 
@@ -7,6 +10,8 @@ from envs.controllers import cartpole_controller
 from jaxrl_align.platform import compilation_cache
 
 compilation_cache.enable()
+# Experts made on demand (experiments.experts) go to a folder of this session, never ~/.cache.
+os.environ.setdefault("JAXRL_ALIGN_EXPERTS", tempfile.mkdtemp(prefix="jaxrl_align_experts_"))
 
 
 @pytest.fixture(scope="session")

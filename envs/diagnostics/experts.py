@@ -51,7 +51,12 @@ def expert_policy(env, params) -> Policy:
     """An optimal policy of the diagnostic task `env` (with its `params`)."""
     if isinstance(env, TabularEnv):
         actions = tabular_expert_actions(params)
-        return lambda key, obs: actions[obs]
+        if env.observe_state_index:
+            return lambda key, obs: actions[obs]
+        # Observations are rows of the observation matrix (one-hot or features such as
+        # CliffWorld's XY): the state is the nearest row.
+        rows = params.observation_matrix
+        return lambda key, obs: actions[jnp.argmin(jnp.sum((rows - obs) ** 2, axis=-1))]
     experts = {
         largest_sum.ENV_ID: lambda key, obs: largest_sum.expert_action(obs),
         noisy_obs.ENV_ID: lambda key, obs: noisy_obs.expert_action(obs, params),

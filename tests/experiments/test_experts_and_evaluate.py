@@ -96,13 +96,22 @@ def test_optimal_recipe_demonstrations_on_a_feature_observed_grid(tmp_path, monk
     assert experts.ensure_expert(env_id) == folder  # cached
 
 
-def test_evaluate_a_run_folder_a_checkpoint_and_a_gif(bc_runs, tmp_path, cache):
+def evaluate(source, *args):
+    """experiments.evaluate in this process (its programs come from the compilation cache)."""
+    import tyro
+
+    from experiments import evaluate as evaluate_module
+
+    return evaluate_module.main(tyro.cli(evaluate_module.EvaluateFlags,
+                                         args=[str(source), *map(str, args)]))
+
+
+def test_evaluate_a_run_folder_a_checkpoint_and_a_gif(bc_runs, tmp_path, cache, monkeypatch):
+    monkeypatch.setenv("JAXRL_ALIGN_EXPERTS", cache["JAXRL_ALIGN_EXPERTS"])
     out, _ = bc_runs
     run = out / "first"
-    proc = run_module("experiments.evaluate", str(run), "--episodes", "5", "--out",
-                      str(tmp_path / "eval.json"), "--gif", str(tmp_path / "episode.gif"),
-                      env=cache)
-    assert proc.returncode == 0, proc.stderr
+    evaluate(run, "--episodes", 5, "--out", tmp_path / "eval.json", "--gif",
+             tmp_path / "episode.gif")
     record = json.loads((tmp_path / "eval.json").read_text())
     assert record["seeds"] == [0, 1] and np.asarray(record["returns"]).shape == (2, 5)
     results = json.loads((run / "results.json").read_text())
@@ -114,10 +123,8 @@ def test_evaluate_a_run_folder_a_checkpoint_and_a_gif(bc_runs, tmp_path, cache):
     assert Image.open(tmp_path / "episode.gif").n_frames > 10
 
     steps = sorted(int(p.name) for p in (run / "checkpoints").iterdir() if p.name.isdigit())
-    proc = run_module("experiments.evaluate", str(run / "checkpoints" / str(steps[0])),
-                      "--episodes", "2", env=cache)
-    assert proc.returncode == 0, proc.stderr
-    assert f"at checkpoint {steps[0]}" in proc.stdout
+    record = evaluate(run / "checkpoints" / str(steps[0]), "--episodes", 2)
+    assert record["checkpoint"] == steps[0] and len(record["returns"]) == 2
 
 
 def test_evaluate_a_policy_file(tmp_path):
@@ -128,10 +135,8 @@ def test_evaluate_a_policy_file(tmp_path):
     config = ppo.PPOConfig()
     state = ppo.PPOEngine(config, env, params).init(jax.random.PRNGKey(0))
     path = dagger.save_ppo_expert(tmp_path / "policy.msgpack", config, CARTPOLE, state.params)
-    proc = run_module("experiments.evaluate", str(path), "--episodes", "6", "--out",
-                      str(tmp_path / "eval.json"))
-    assert proc.returncode == 0, proc.stderr
-    record = json.loads((tmp_path / "eval.json").read_text())
+    record = evaluate(path, "--episodes", 6, "--out", tmp_path / "eval.json")
+    assert json.loads((tmp_path / "eval.json").read_text()) == json.loads(json.dumps(record))
     assert np.asarray(record["returns"]).shape == (1, 6) and record["env_id"] == CARTPOLE
     assert record["normalized_score"][0] == pytest.approx(
         (np.mean(record["returns"]) - 33.33) / (500.0 - 33.33))
@@ -143,8 +148,9 @@ def test_evaluate_a_policy_file(tmp_path):
     (["/nonexistent/run", "--episodes", "0"], "--episodes"),
     (["/nonexistent/run", "--gif", "x.mp4"], "--gif"),
 ])
-def test_evaluate_bad_input_is_one_line(args, fragment):
-    proc = run_module("experiments.evaluate", *args)
-    assert proc.returncode == 2, proc.stderr
-    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and fragment in lines[0], proc.stderr
+def test_evaluate_bad_input_is_one_line(args, fragment, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate(*args)
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and fragment in lines[0], lines

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars everywhere (tqdm.auto wants ipywidgets in notebooks)
 
 from jaxrl_align import evaluation
 from jaxrl_align.algorithm import Algorithm

@@ -6,10 +6,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-# imitation 1.0.1 (with SB3, seals, gymnasium 0.29 and CPU torch) in an environment of its own,
-# never a dependency of the package: the interop tests write and read files with it.
+# imitation 1.0.1 (with SB3, seals, gymnasium 0.29 and CPU torch) and rliable in an environment of
+# their own, never dependencies of the package: the interop and benchmark-statistics tests run them.
 IMITATION_VENV := .venv-imitation
 IMITATION_STAMP := $(IMITATION_VENV)/.installed
+# rliable checks the benchmark's statistics; it needs pandas < 3 (arch 7.2 breaks on newer).
+IMITATION_PACKAGES := "imitation==1.0.1" "rliable==1.2.0" "arch==7.2.0" "pandas==2.3.3"
 
 .PHONY: setup imitation-env quickstart test test-all bench clean
 
@@ -24,8 +26,8 @@ setup: $(STAMP)
 $(IMITATION_STAMP):
 	$(PYTHON) -m venv $(IMITATION_VENV)
 	$(IMITATION_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(IMITATION_VENV)/bin/python -m pip install --quiet "torch==2.13.0+cpu" "imitation==1.0.1" \
-	  || $(IMITATION_VENV)/bin/python -m pip install --quiet torch "imitation==1.0.1"
+	$(IMITATION_VENV)/bin/python -m pip install --quiet "torch==2.13.0+cpu" $(IMITATION_PACKAGES) \
+	  || $(IMITATION_VENV)/bin/python -m pip install --quiet torch $(IMITATION_PACKAGES)
 	touch $(IMITATION_STAMP)
 
 imitation-env: $(IMITATION_STAMP)

@@ -12,7 +12,7 @@ and with `--measure` derives every value again the way it was derived here:
 tests/envs/test_envs.py and tests/envs/test_diagnostics.py check them against fresh derivations.
 """
 
-from functools import lru_cache, partial
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -49,38 +49,16 @@ REFERENCE_RETURNS: dict[str, dict[str, float]] = {
 
 
 def reference_returns(env_id: str) -> tuple[float, float]:
-    """(random, expert) returns of `env_id`: the stored ones, or for a tabular task without
-    stored ones (CliffWorld, Random-v0) both computed exactly on its model."""
-    if env_id in REFERENCE_RETURNS:
+    """(random, expert) returns of `env_id` from the stored table (tabular tasks without an
+    entry get exact ones from `experiments.reference_returns.reference_returns`)."""
+    try:
         returns = REFERENCE_RETURNS[env_id]
-        return returns["random"], returns["expert"]
-    computed = _computed_reference_returns(env_id)
-    if computed is not None:
-        return computed
-    raise ValueError(
-        f"no reference returns for env id {env_id!r}; known: {', '.join(REFERENCE_RETURNS)} "
-        "and every tabular task"
-    )
-
-
-@lru_cache(maxsize=None)
-def _computed_reference_returns(env_id: str) -> tuple[float, float] | None:
-    import envs
-
-    if env_id not in envs.registered_ids():
-        return None
-    env, params = envs.make(env_id)
-    return exact_tabular_returns(env, params) if envs.is_tabular(env) else None
-
-
-def exact_tabular_returns(env, params) -> tuple[float, float]:
-    """(uniform policy's, optimal policy's) expected returns of a tabular task, exactly from its
-    model; the optimum by finite-horizon value iteration (time-dependent where that matters)."""
-    from envs.diagnostics.experts import optimal_return
-    from jaxrl_align.tabular import exact_expected_return
-
-    uniform = jnp.full((env.n_states, env.n_actions), 1.0 / env.n_actions)
-    return (float(exact_expected_return(params, uniform)), float(optimal_return(params)))
+    except KeyError:
+        raise ValueError(
+            f"no reference returns for env id {env_id!r}; "
+            f"known: {', '.join(REFERENCE_RETURNS)}"
+        ) from None
+    return returns["random"], returns["expert"]
 
 
 def policy_returns(env, params, policy, key: jax.Array, n_episodes: int) -> jax.Array:

@@ -92,10 +92,10 @@ def make_env(env_id: str):
 
 
 def reference_returns_or_none(env_id: str):
-    import envs
+    from experiments.reference_returns import reference_returns
 
     try:
-        return envs.reference_returns(env_id)
+        return reference_returns(env_id)
     except ValueError:
         return None
 

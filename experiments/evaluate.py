@@ -209,7 +209,7 @@ def main(flags: EvaluateFlags) -> dict:
     except ValueError as e:
         exit_on_usage_error(e)
     if flags.gif is not None:
-        from envs import render
+        from experiments import render
 
         if not render.drawable(env_id):
             exit_on_usage_error(UsageError(f"--gif: no drawing for {env_id} (drawable: the "
@@ -234,7 +234,7 @@ def main(flags: EvaluateFlags) -> dict:
         write_atomic(flags.out, lambda f: f.write(json.dumps(record, indent=2).encode()))
         print(f"wrote {flags.out}")
     if flags.gif is not None:
-        from envs import render
+        from experiments import render
         from jaxrl_align.data import rollout
 
         trajs = rollout.collect_episodes(env, env_params,

@@ -116,6 +116,8 @@ class ExpertFlags:
     """use JAX's persistent compilation cache"""
     progress: bool = True
     """show a progress bar"""
+    final_eval_episodes: int = 50
+    """PPO recipes: episodes of the run's final evaluation (expert.json's seed returns)"""
     force: bool = False
     """make the expert again even if the cache holds one"""
     list: bool = False
@@ -180,6 +182,7 @@ def _expert_policy(env_id: str, recipe: ExpertRecipe, env, env_params, folder: P
     run = runner.run(algo, env, env_params,
                      runner.RunSettings(seeds=recipe.seeds, num_chunks=20,
                                         progress=flags.progress, eval_episodes=4,
+                                        final_eval_episodes=flags.final_eval_episodes,
                                         overwrite=True),
                      env_id=env_id, out_dir=folder)
     best = run.best_run()
@@ -266,7 +269,7 @@ def main(flags: ExpertFlags) -> list[dict]:
     if flags.env != "all" and flags.env not in RECIPES:
         raise SystemExit(f"error: --env: expected one of {', '.join(RECIPES)} or all, "
                          f"got {flags.env!r}")
-    for name in ("seeds", "num_demos", "total_timesteps"):
+    for name in ("seeds", "num_demos", "total_timesteps", "final_eval_episodes"):
         value = getattr(flags, name)
         if value is not None and value <= 0:
             raise SystemExit(f"error: --{name.replace('_', '-')}: expected a positive integer, "

@@ -103,3 +103,65 @@ def summarize(returns_per_seed, random_return: float | None = None,
     lo, hi = bootstrap_ci(values[kept])
     return {**summary, "iqm": float(iqm(values[kept])), "iqm_ci95": [lo, hi],
             "mean": float(values[kept].mean())}
+
+
+# Aggregates over tasks (rliable's `metrics` and `library.get_interval_estimates`): a score
+# matrix is [num_runs, num_tasks], every column one task's seeds.
+
+
+def _score_matrix(scores, name: str) -> np.ndarray:
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or 0 in scores.shape:
+        raise ValueError(f"{name}: expected a non-empty [num_runs, num_tasks] score matrix, got "
+                         f"shape {scores.shape}")
+    return scores
+
+
+def aggregate_mean(scores) -> float:
+    """rliable's `aggregate_mean`: the mean over tasks of each task's mean over runs."""
+    return float(_score_matrix(scores, "aggregate_mean").mean(axis=0).mean())
+
+
+def aggregate_iqm(scores) -> float:
+    """rliable's `aggregate_iqm`: the interquartile mean of every (run, task) score together."""
+    return float(iqm(_score_matrix(scores, "aggregate_iqm")))
+
+
+def stratified_resample(scores, rng: np.random.Generator) -> np.ndarray:
+    """One stratified bootstrap resample of a [num_runs, num_tasks] matrix: each task's runs
+    drawn with replacement from that task's own runs (rliable's `StratifiedBootstrap`)."""
+    runs, tasks = scores.shape
+    return scores[rng.integers(0, runs, size=(runs, tasks)), np.arange(tasks)]
+
+
+def stratified_bootstrap_ci(statistic: Callable, *score_matrices, confidence: float = 0.95,
+                            num_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of `statistic(*score_matrices)` by stratified bootstrap: seeds
+    resampled within each task, each matrix independently (rliable's `get_interval_estimates`
+    with method "percentile": `StratifiedBootstrap` for one matrix,
+    `StratifiedIndependentBootstrap` for several, as for the probability of improvement)."""
+    matrices = [_score_matrix(m, "stratified_bootstrap_ci") for m in score_matrices]
+    if not matrices:
+        raise ValueError("stratified_bootstrap_ci: expected at least one score matrix, got none")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"stratified_bootstrap_ci: confidence must be in (0, 1), got {confidence}")
+    rng = np.random.default_rng(seed)
+    estimates = np.array([statistic(*(stratified_resample(m, rng) for m in matrices))
+                          for _ in range(num_resamples)])
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    lo, hi = np.percentile(estimates, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+def probability_of_improvement(scores_x, scores_y) -> float:
+    """rliable's probability of improvement of X over Y: per task, P(X > Y) for a random run of
+    each, ties counting one half (the Mann-Whitney U statistic over num_runs_x · num_runs_y),
+    averaged over tasks. Both matrices have the same tasks; their numbers of runs may differ."""
+    x = _score_matrix(scores_x, "probability_of_improvement")
+    y = _score_matrix(scores_y, "probability_of_improvement")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"probability_of_improvement: expected the same number of tasks, got "
+                         f"{x.shape[1]} and {y.shape[1]}")
+    diff = x[:, None, :] - y[None, :, :]  # [runs_x, runs_y, tasks]
+    per_task = (diff > 0).mean(axis=(0, 1)) + 0.5 * (diff == 0).mean(axis=(0, 1))
+    return float(per_task.mean())

@@ -48,3 +48,21 @@ def run_results(out) -> dict:
 
     record = json.loads((Path(out) / "results.json").read_text())
     return {k: v for k, v in record.items() if k not in ("compile_s", "run_s", "resumed_from")}
+
+
+@pytest.fixture(scope="session")
+def imitation_python() -> str:
+    """The interpreter of imitation's own environment (`make imitation-env`: imitation 1.0.1,
+    SB3, rliable), for tests that check files and numbers against the reference libraries.
+    Missing, the test fails under CI and is skipped elsewhere."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    python = os.environ.get("JAXRL_IMITATION_PYTHON", str(repo / ".venv-imitation/bin/python"))
+    if not Path(python).exists():
+        message = (f"no imitation interpreter at {python} (set JAXRL_IMITATION_PYTHON): "
+                   "run `make imitation-env`")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return python

@@ -3,7 +3,6 @@ are never decoded, our writer round-trips and imitation reads what it writes, th
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -320,19 +319,8 @@ print(json.dumps([{"type": type(t).__name__, "obs": t.obs.tolist(), "acts": t.ac
 """
 
 
-def imitation_python() -> str:
-    python = os.environ.get("JAXRL_IMITATION_PYTHON", str(REPO / ".venv-imitation/bin/python"))
-    if not Path(python).exists():
-        message = (f"no imitation interpreter at {python} (set JAXRL_IMITATION_PYTHON): "
-                   "run `make imitation-env`")
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return python
-
-
-def test_imitation_reads_what_we_write(tmp_path):
-    python = imitation_python()
+def test_imitation_reads_what_we_write(tmp_path, imitation_python):
+    python = imitation_python
     trajs = hand_built()
     path = save_imitation_dataset(tmp_path / "ds", trajs)
     proc = subprocess.run([python, "-c", READ_WITH_IMITATION, str(path)], cwd=tmp_path,

@@ -57,9 +57,11 @@ def test_train_without_demos_makes_then_reuses_the_cached_expert(bc_runs, cache)
 
 
 def test_every_registered_task_has_a_recipe_and_reference_returns():
+    from experiments.reference_returns import reference_returns
+
     assert set(envs.registered_ids()) <= set(experts.RECIPES)
     for env_id in envs.registered_ids():
-        random_return, expert_return = envs.reference_returns(env_id)
+        random_return, expert_return = reference_returns(env_id)
         assert expert_return > random_return, env_id
 
 
@@ -68,10 +70,11 @@ def test_tabular_reference_returns_are_exact(env_id):
     """Computed on the model: the uniform policy's return agrees with Monte Carlo, the expert's
     with the greedy policy of value iteration (and no policy does better)."""
     from envs.diagnostics.experts import tabular_expert_actions
+    from experiments.reference_returns import reference_returns
     from jaxrl_align.tabular import exact_expected_return
 
     env, params = envs.make(env_id)
-    random_return, expert_return = envs.reference_returns(env_id)
+    random_return, expert_return = reference_returns(env_id)
     greedy = jax.nn.one_hot(tabular_expert_actions(params), env.n_actions)
     assert float(exact_expected_return(params, greedy)) == pytest.approx(expert_return, abs=1e-4)
     returns = np.asarray(envs.random_policy_returns(env, params, jax.random.PRNGKey(0), 20_000))
@@ -90,7 +93,9 @@ def test_optimal_recipe_demonstrations_on_a_feature_observed_grid(tmp_path, monk
     env_id = "seals/CliffWorld7x4XY-v0"
     folder = experts.ensure_expert(env_id)
     record = json.loads((folder / "expert.json").read_text())
-    _, expert_return = envs.reference_returns(env_id)
+    from experiments.reference_returns import reference_returns
+
+    _, expert_return = reference_returns(env_id)
     assert record["kind"] == "optimal"
     assert record["demo_mean_return"] == pytest.approx(expert_return, abs=2.0)  # 10 episodes
     assert experts.ensure_expert(env_id) == folder  # cached

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,19 +60,18 @@ def command_from_dict(cls, values: dict):
 
 
 def _value_of(hint, value):
+    """A JSON value of config.json as the field's type: nested dataclasses, Paths, tuples."""
     if value is None:
         return None
-    options = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        hint = options[0]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # `X | None`
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
     if dataclasses.is_dataclass(hint):
         return command_from_dict(hint, value)
     if hint is Path:
         return Path(value)
-    if typing.get_origin(hint) is tuple or hint is tuple:
-        args = typing.get_args(hint)
-        item = args[0] if args else None
-        return tuple(_value_of(item, v) if item not in (None, Ellipsis) else v for v in value)
+    if isinstance(value, list):  # config_to_dict writes tuples as lists
+        item = next(iter(typing.get_args(hint)), None)
+        return tuple(_value_of(item, v) for v in value)
     return value
 
 

@@ -91,6 +91,14 @@ class SACCommand(Command):
         return sac.make(self.sac, env, env_params)
 
 
+def load_trajectories(path, env, env_params, env_id: str):
+    """A demonstrations file, checked against the environment it is trained on."""
+    from jaxrl_align.data import demonstrations
+
+    trajs, _ = demonstrations.load_demos(path, env=env, env_params=env_params, env_id=env_id)
+    return trajs
+
+
 @dataclass(frozen=True, kw_only=True)
 class DemosCommand(Command):
     """What the commands that learn from a demonstrations file share."""
@@ -118,11 +126,7 @@ class DemosCommand(Command):
         return {"demos": self.demos_path()}
 
     def load_trajectories(self, env, env_params):
-        from jaxrl_align.data import demonstrations
-
-        trajs, _ = demonstrations.load_demos(self.demos_path(), env=env, env_params=env_params,
-                                             env_id=self.process.env)
-        return trajs
+        return load_trajectories(self.demos_path(), env, env_params, self.process.env)
 
     def load_data(self, env, env_params):
         """The demonstrations as flat transitions, checked against the environment."""
@@ -232,9 +236,8 @@ class DAggerCommand(Command):
         if self.demos is not None:
             from jaxrl_align.data import demonstrations
 
-            trajs, _ = demonstrations.load_demos(self.demos, env=env, env_params=env_params,
-                                                 env_id=self.process.env)
-            demos = demonstrations.demo_transitions(trajs)
+            demos = demonstrations.demo_transitions(
+                load_trajectories(self.demos, env, env_params, self.process.env))
         return dagger.DAggerData(expert_params=self.expert(env, env_params)[1], demos=demos)
 
 
@@ -290,12 +293,9 @@ class TabularIRLCommand(Command):
         return {} if self.demos_file is None else {"demos": self.demos_file}
 
     def tabular_data(self, env, env_params, discount):
-        from jaxrl_align.data import demonstrations
-
         trajs = None
         if self.demos_file is not None:
-            trajs, _ = demonstrations.load_demos(self.demos_file, env=env, env_params=env_params,
-                                                 env_id=self.process.env)
+            trajs = load_trajectories(self.demos_file, env, env_params, self.process.env)
         if self.expert_episodes < 0:
             raise UsageError(f"--expert-episodes: expected 0 (exact occupancy) or a positive "
                              f"number of episodes, got {self.expert_episodes}")

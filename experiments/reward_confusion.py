@@ -7,8 +7,8 @@ figure and the docs page are not written yet.
 Six gridworlds (`envs.confusing_grid`) each have a true reward over causal features and a
 nuisance feature the true reward never reads. Offline data come from four behaviour policies,
 soft-optimal (soft value iteration at inverse temperature `beta`) for
-`±goal ± nuisance_weight·nuisance − lava_penalty·lava`: good or bad (seeking or avoiding the goal),
-with or without the nuisance. A trajectory is aligned (good with, bad without) with probability
+`±goal ± nuisance_weight·nuisance`, minus `lava_penalty·lava` for the good ones: good or bad
+(seeking or avoiding the goal), with or without the nuisance. A trajectory is aligned (good with, bad without) with probability
 (1 + correlation) / 2, so that the nuisance tracks the true return at the set correlation.
 
 Conditions, each trained and scored on the same data (per task and seed):
@@ -200,24 +200,29 @@ def take_pairs(episodes: Episodes, pairs) -> Transitions:
     return jax.tree.map(lambda x: x[pairs], episodes.steps)
 
 
+def pair_differences(key, episodes: Episodes, num: int):
+    """`num` random episode pairs [num, 2] with their true-return and nuisance differences."""
+    pairs = query_strategies.candidate_pairs(key, episodes.returns.shape[0], num)
+    d_return = episodes.returns[pairs[:, 0]] - episodes.returns[pairs[:, 1]]
+    d_nuisance = episodes.nuisance[pairs[:, 0]] - episodes.nuisance[pairs[:, 1]]
+    return pairs, d_return, d_nuisance
+
+
 def test_split(key, episodes: Episodes, num: int, off_correlation: bool):
     """(fragments [num, 2, H, ...], noiseless labels [num], mask [num]) of random pairs whose true
     returns differ; with `off_correlation`, only those whose nuisance orders them the other way."""
-    pairs = query_strategies.candidate_pairs(key, episodes.returns.shape[0], num)
-    d_return = episodes.returns[pairs[:, 0]] - episodes.returns[pairs[:, 1]]
+    pairs, d_return, d_nuisance = pair_differences(key, episodes, num)
     keep = d_return != 0
     if off_correlation:
-        d_nuisance = episodes.nuisance[pairs[:, 0]] - episodes.nuisance[pairs[:, 1]]
         keep &= d_return * d_nuisance < 0
     return take_pairs(episodes, pairs), (d_return > 0).astype(jnp.float32), keep
 
 
-def split_correlation(episodes: Episodes, key, num: int):
-    """Pearson correlation of the return and nuisance differences over an off-correlation split's
-    kept pairs (the check that the split decorrelates: it is negative by construction)."""
-    pairs = query_strategies.candidate_pairs(key, episodes.returns.shape[0], num)
-    d_return = episodes.returns[pairs[:, 0]] - episodes.returns[pairs[:, 1]]
-    d_nuisance = episodes.nuisance[pairs[:, 0]] - episodes.nuisance[pairs[:, 1]]
+def split_correlation(key, episodes: Episodes, num: int):
+    """Pearson correlation of the return and nuisance differences over the kept pairs of the
+    off-correlation split drawn with `key` (the check that it decorrelates: negative by
+    construction)."""
+    _, d_return, d_nuisance = pair_differences(key, episodes, num)
     keep = (d_return * d_nuisance < 0).astype(jnp.float32)
     return weighted_correlation(d_return, d_nuisance, keep)
 
@@ -279,7 +284,7 @@ def queried_reward(key, model: PreferenceModel, pool: Episodes, strategy: str, s
     """The reward ensemble after `budget` queries on `pool` by `strategy`, over `rounds` rounds
     (select, label, train). Returns (reward variables, per-round accuracies [R] in and off)."""
     per_round = cfg.budget // cfg.rounds
-    hparams, mcfg = model.config, model.config
+    hparams = model.config
     init_key, key = jax.random.split(key)
     reward_vars, opt_state = model.init(init_key, take_pairs(pool, jnp.zeros((1, 2), jnp.int32)),
                                         hparams)
@@ -297,15 +302,15 @@ def queried_reward(key, model: PreferenceModel, pool: Episodes, strategy: str, s
         if chain:
             chain_state = query_strategies.chain_run(
                 chain_state, select_key, returns, pool.returns, per_round, cfg.temperature,
-                mcfg.noise_prob, mcfg.threshold)
+                hparams.noise_prob, hparams.threshold)
             pairs, labels, mask = query_strategies.chain_pairs(chain_state)
             order = jnp.argsort(~mask, stable=True)  # implied pairs first
             buffer = labelled_buffer(boot_key, pool, pairs[order], labels[order], mask.sum(),
                                      capacity, cfg)
         else:
             pairs = query_strategies.select_pairs(select_key, strategy, returns, per_round,
-                                                  cfg.candidates, mcfg.noise_prob,
-                                                  mcfg.threshold)
+                                                  cfg.candidates, hparams.noise_prob,
+                                                  hparams.threshold)
             labels = query_strategies.oracle_labels(label_key, pool.returns, pairs,
                                                     cfg.temperature)
             buffer = add_pairs(buffer, boot_key, take_pairs(pool, pairs), labels, per_round,
@@ -387,7 +392,7 @@ def run_condition(key, task: TaskModel, condition: str, cfg: ConfusionConfig) ->
     return dict(acc_in=accuracy(model, reward_vars, splits.in_distribution),
                 acc_off=accuracy(model, reward_vars, splits.off_correlation),
                 off_pairs=splits.off_correlation[2].sum(),
-                split_correlation=split_correlation(test_off, keys[6], cfg.test_pairs),
+                split_correlation=split_correlation(keys[6], test_off, cfg.test_pairs),
                 data_correlation=nuisance_return,
                 **policy_scores(eval_key, task, probs, cfg.eval_episodes), **curves)
 

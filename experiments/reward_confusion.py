@@ -29,9 +29,10 @@ Every condition is one compiled program over tasks × seeds.
 from __future__ import annotations
 
 import dataclasses
-import json
+import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -41,7 +42,7 @@ import tyro
 from flax import struct
 
 from envs import confusing_grid
-from envs.diagnostics.experts import optimal_return
+from envs.diagnostics.experts import optimal_return, tabular_expert_actions
 from envs.tabular import TabularEnv
 from jaxrl_align.data import ring_buffer
 from jaxrl_align.preferences import query_strategies
@@ -54,7 +55,8 @@ from jaxrl_align.tabular.sampling import sample_trajectories
 from jaxrl_align.types import Transitions
 
 BASELINES = ("offline", "decorrelated")
-CONDITIONS = BASELINES + query_strategies.STRATEGIES
+REFERENCE = "true_reward"  # PPO and the planner on the true reward: what the policy scores can reach
+CONDITIONS = BASELINES + query_strategies.STRATEGIES + (REFERENCE,)
 # Behaviour policies: (goal weight, nuisance sign); good-with and bad-without are aligned.
 BEHAVIOURS = ((1.0, 1.0), (-1.0, -1.0), (1.0, -1.0), (-1.0, 1.0))
 
@@ -67,6 +69,8 @@ class ConfusionConfig:
     """offline, decorrelated and the query strategies"""
     seeds: int = 8
     """seeds per task and condition, in one compiled call"""
+    seed: int = 0
+    """base seed: seed i of a task draws the same data under every condition"""
     correlation: float = 1.0
     """share of aligned trajectories, 2·share − 1, in the offline dataset and the in-distribution
     test split (1: the nuisance comes with success, always)"""
@@ -118,6 +122,10 @@ class ConfusionConfig:
         for name in ("correlation", "pool_correlation"):
             if not -1.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name}: expected a value in [-1, 1], got {getattr(self, name)}")
+        if not self.tasks or len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f"tasks: expected distinct names, got {list(self.tasks)}")
+        if not self.conditions or len(set(self.conditions)) != len(self.conditions):
+            raise ValueError(f"conditions: expected distinct names, got {list(self.conditions)}")
         for name in ("seeds", "dataset_trajectories", "dataset_pairs", "pool_size", "budget",
                      "rounds", "candidates", "offline_steps", "steps_per_round", "test_pairs",
                      "ensemble_size", "ppo_timesteps", "eval_episodes"):
@@ -264,25 +272,31 @@ def labelled_buffer(key, episodes: Episodes, pairs, labels, count, capacity, cfg
                      bootstrap=True)
 
 
-def offline_reward(key, model: PreferenceModel, episodes: Episodes, cfg: ConfusionConfig):
-    """The reward ensemble trained on `dataset_pairs` random labelled pairs of `episodes`."""
-    pair_key, label_key, init_key, boot_key, train_key = jax.random.split(key, 5)
+def labelled_pairs(key, episodes: Episodes, num: int, temperature: float):
+    """`num` random pairs [num, 2] of `episodes` and their oracle labels [num]."""
+    pair_key, label_key = jax.random.split(key)
+    pairs = query_strategies.candidate_pairs(pair_key, episodes.returns.shape[0], num)
+    return pairs, query_strategies.oracle_labels(label_key, episodes.returns, pairs, temperature)
+
+
+def offline_reward(key, model: PreferenceModel, episodes: Episodes, pairs, labels,
+                   cfg: ConfusionConfig):
+    """The reward ensemble trained on the labelled pairs `pairs` [P, 2] of `episodes`."""
+    init_key, boot_key, train_key = jax.random.split(key, 3)
     hparams = model.config
-    pairs = query_strategies.candidate_pairs(pair_key, episodes.returns.shape[0],
-                                             cfg.dataset_pairs)
-    labels = query_strategies.oracle_labels(label_key, episodes.returns, pairs, cfg.temperature)
     reward_vars, opt_state = model.init(init_key, take_pairs(episodes, pairs[:1]), hparams)
-    buffer = labelled_buffer(boot_key, episodes, pairs, labels, cfg.dataset_pairs,
-                             cfg.dataset_pairs, cfg)
+    buffer = labelled_buffer(boot_key, episodes, pairs, labels, pairs.shape[0], pairs.shape[0],
+                             cfg)
     reward_vars, _, _ = model.train(reward_vars, opt_state, buffer, train_key, cfg.offline_steps,
                                     hparams)
     return reward_vars
 
 
-def queried_reward(key, model: PreferenceModel, pool: Episodes, strategy: str, splits: Splits,
-                   cfg: ConfusionConfig):
+def queried_reward(key, task: TaskModel, model: PreferenceModel, pool: Episodes, strategy: str,
+                   splits: Splits, cfg: ConfusionConfig):
     """The reward ensemble after `budget` queries on `pool` by `strategy`, over `rounds` rounds
-    (select, label, train). Returns (reward variables, per-round accuracies [R] in and off)."""
+    (select, label, train). Returns (reward variables, per-round curves [R]: accuracies in and
+    off, labels in the buffer, the planner's normalised true return)."""
     per_round = cfg.budget // cfg.rounds
     hparams = model.config
     init_key, key = jax.random.split(key)
@@ -317,32 +331,37 @@ def queried_reward(key, model: PreferenceModel, pool: Episodes, strategy: str, s
                                bootstrap=True)
         reward_vars, opt_state, _ = model.train(reward_vars, opt_state, buffer, train_key,
                                                 cfg.steps_per_round, hparams)
+        planner = planner_policy(task, learned_state_reward(task, model, reward_vars))
         scores = (accuracy(model, reward_vars, splits.in_distribution),
                   accuracy(model, reward_vars, splits.off_correlation),
-                  buffer.size.astype(jnp.float32))
+                  buffer.size.astype(jnp.float32), normalized_return(task, planner))
         return (reward_vars, opt_state, buffer, chain_state), scores
 
-    (reward_vars, *_), (acc_in, acc_off, labels) = jax.lax.scan(
+    (reward_vars, *_), curves = jax.lax.scan(
         one_round, (reward_vars, opt_state, buffer, chain_state),
         jax.random.split(key, cfg.rounds))
-    return reward_vars, dict(curve_acc_in=acc_in, curve_acc_off=acc_off, curve_labels=labels)
+    return reward_vars, dict(zip(CURVES, curves))
 
 
-# --- The policy on a learned reward ---------------------------------------------------------
+CURVES = ("curve_acc_in", "curve_acc_off", "curve_labels", "curve_planner_return")
+
+
+# --- Policies on a reward, and their scores -------------------------------------------------
 
 def grid_env(task: TaskModel) -> TabularEnv:
     return TabularEnv(task.params, name="ConfusingGrid")
 
 
-def ppo_on_reward(key, task: TaskModel, model: PreferenceModel, reward_vars,
-                  cfg: ConfusionConfig) -> jax.Array:
-    """[S, A] action probabilities of PPO trained on the learned reward (ensemble mean,
-    running-normalised, as preference comparisons trains its agent)."""
+def ppo_policy(key, task: TaskModel, cfg: ConfusionConfig, reward_fn=None) -> jax.Array:
+    """[S, A] action probabilities of PPO trained on `reward_fn(obs, acts, next_obs,
+    terminated)` (a learned reward), or on the true reward when it is None; running-normalised
+    either way, as preference comparisons trains its agent."""
     engine = ppo.PPOEngine(cfg.ppo, grid_env(task), task.params, normalize_reward=True)
 
     def update(state, _):
         state, batch = engine.rollout(state)
-        rewards = model.agent_reward(reward_vars, *batch.transitions.reward_inputs)
+        rewards = (batch.transitions.rews if reward_fn is None
+                   else reward_fn(*batch.transitions.reward_inputs))
         return engine.learn(state, batch, rewards)[0], ()
 
     state, _ = jax.lax.scan(update, engine.init(key), None, length=cfg.ppo.num_updates)
@@ -350,54 +369,354 @@ def ppo_on_reward(key, task: TaskModel, model: PreferenceModel, reward_vars,
     return jax.nn.softmax(dist.logits)
 
 
-def policy_scores(key, task: TaskModel, probs, num_episodes: int) -> dict:
-    """Normalised exact true return and confusion rate of a stationary policy [S, A]."""
+def learned_state_reward(task: TaskModel, model: PreferenceModel, reward_vars) -> jax.Array:
+    """[S] the ensemble-mean learned reward of each state (it reads the state only)."""
+    features = task.params.observation_features
+    num_states = features.shape[0]
+    return model.agent_reward(reward_vars, features, jnp.zeros(num_states, jnp.int32), features,
+                              jnp.zeros(num_states, bool))
+
+
+def planner_policy(task: TaskModel, state_reward) -> jax.Array:
+    """[S, A] the greedy policy of a state reward [S] by exact planning over the horizon: what
+    a perfect optimiser does with the reward, without PPO's own failures."""
+    actions = tabular_expert_actions(task.params.replace(reward=state_reward))
+    return jax.nn.one_hot(actions, task.params.transition.shape[1])
+
+
+def normalized_return(task: TaskModel, probs) -> jax.Array:
+    """Exact true return of a stationary policy [S, A]: (R − R_uniform) / (R_optimal −
+    R_uniform)."""
     params = task.params
     uniform = jnp.full(probs.shape, 1.0 / probs.shape[-1])
     low, high = exact_expected_return(params, uniform), optimal_return(params)
-    value = exact_expected_return(params, probs)
-    states = sample_trajectories(key, params, probs, num_episodes).obs
+    return (exact_expected_return(params, probs) - low) / (high - low)
+
+
+def confusion_rate(key, task: TaskModel, probs, num_episodes: int) -> jax.Array:
+    """Share of a policy's episodes that reach the nuisance (it is on at some step) and never
+    the goal."""
+    states = sample_trajectories(key, task.params, probs, num_episodes).obs
     reached_goal = task.at_goal[states].any(-1)
     reached_nuisance = (task.nuisance[states] > 0).any(-1)
-    return dict(true_return=value, normalized_return=(value - low) / (high - low),
-                confusion_rate=jnp.mean(reached_nuisance & ~reached_goal))
+    return jnp.mean(reached_nuisance & ~reached_goal)
+
+
+def policy_scores(key, task: TaskModel, probs, num_episodes: int, prefix: str) -> dict:
+    return {f"{prefix}_return": normalized_return(task, probs),
+            f"{prefix}_confusion": confusion_rate(key, task, probs, num_episodes)}
 
 
 # --- One condition over tasks × seeds -------------------------------------------------------
+
+@struct.dataclass
+class BenchmarkData:
+    """What every condition of one (task, seed) sees: the same datasets, pool and test splits."""
+    correlated: Episodes  # the offline dataset's trajectories, at `correlation`
+    decorrelated: Episodes  # the control's, at correlation 0
+    pool: Episodes  # the query strategies' unlabelled trajectories, at `pool_correlation`
+    correlated_pairs: tuple  # (pairs [P, 2], labels [P]) of the offline dataset
+    decorrelated_pairs: tuple  # the same for the control
+    test_in: Episodes
+    test_off: Episodes
+    splits: Splits
+    split_correlation: jax.Array  # of the off-correlation split's return and nuisance differences
+
+
+def benchmark_data(key, task: TaskModel, cfg: ConfusionConfig) -> BenchmarkData:
+    keys = jax.random.split(key, 9)
+    policies = behaviour_policies(task, cfg)
+    episodes = [sample_episodes(k, task, policies, num, correlation) for k, num, correlation in (
+        (keys[0], cfg.dataset_trajectories, cfg.correlation),
+        (keys[1], cfg.dataset_trajectories, 0.0),
+        (keys[2], cfg.pool_size, cfg.pool_correlation),
+        (keys[3], cfg.dataset_trajectories, cfg.correlation),
+        (keys[4], cfg.dataset_trajectories, 0.0))]
+    correlated, decorrelated, pool, test_in, test_off = episodes
+    splits = Splits(test_split(keys[5], test_in, cfg.test_pairs, off_correlation=False),
+                    test_split(keys[6], test_off, cfg.test_pairs, off_correlation=True))
+    return BenchmarkData(
+        correlated, decorrelated, pool,
+        labelled_pairs(keys[7], correlated, cfg.dataset_pairs, cfg.temperature),
+        labelled_pairs(keys[8], decorrelated, cfg.dataset_pairs, cfg.temperature),
+        test_in, test_off, splits, split_correlation(keys[6], test_off, cfg.test_pairs))
+
 
 def run_condition(key, task: TaskModel, condition: str, cfg: ConfusionConfig) -> dict:
     """Every score of one (task, seed) under `condition`. The data depend on `key` only, so every
     condition sees the same datasets, pool and test splits."""
     data_key, learn_key, ppo_key, eval_key = jax.random.split(key, 4)
-    keys = jax.random.split(data_key, 7)
-    policies = behaviour_policies(task, cfg)
-    correlated = sample_episodes(keys[0], task, policies, cfg.dataset_trajectories,
-                                 cfg.correlation)
-    decorrelated = sample_episodes(keys[1], task, policies, cfg.dataset_trajectories, 0.0)
-    pool = sample_episodes(keys[2], task, policies, cfg.pool_size, cfg.pool_correlation)
-    test_in = sample_episodes(keys[3], task, policies, cfg.dataset_trajectories, cfg.correlation)
-    test_off = sample_episodes(keys[4], task, policies, cfg.dataset_trajectories, 0.0)
-    splits = Splits(test_split(keys[5], test_in, cfg.test_pairs, off_correlation=False),
-                    test_split(keys[6], test_off, cfg.test_pairs, off_correlation=True))
+    data = benchmark_data(data_key, task, cfg)
     model = PreferenceModel(cfg.model, space_spec(grid_env(task), task.params))
-    curves = {}
-    if condition in BASELINES:
-        data = correlated if condition == "offline" else decorrelated
-        reward_vars = offline_reward(learn_key, model, data, cfg)
+    scores, curves = {}, {}
+    if condition == REFERENCE:
+        probs = ppo_policy(ppo_key, task, cfg)
+        planner = planner_policy(task, task.params.reward)
+        scores = dict(acc_in=jnp.nan, acc_off=jnp.nan)
     else:
-        reward_vars, curves = queried_reward(learn_key, model, pool, condition, splits, cfg)
-    probs = ppo_on_reward(ppo_key, task, model, reward_vars, cfg)
-    nuisance_return = weighted_correlation(correlated.returns, correlated.nuisance,
-                                           jnp.ones_like(correlated.returns))
-    return dict(acc_in=accuracy(model, reward_vars, splits.in_distribution),
-                acc_off=accuracy(model, reward_vars, splits.off_correlation),
-                off_pairs=splits.off_correlation[2].sum(),
-                split_correlation=split_correlation(keys[6], test_off, cfg.test_pairs),
-                data_correlation=nuisance_return,
-                **policy_scores(eval_key, task, probs, cfg.eval_episodes), **curves)
+        if condition in BASELINES:
+            episodes, (pairs, labels) = ((data.correlated, data.correlated_pairs)
+                                         if condition == "offline" else
+                                         (data.decorrelated, data.decorrelated_pairs))
+            reward_vars = offline_reward(learn_key, model, episodes, pairs, labels, cfg)
+        else:
+            reward_vars, curves = queried_reward(learn_key, task, model, data.pool, condition,
+                                                 data.splits, cfg)
+        probs = ppo_policy(ppo_key, task, cfg, partial(model.agent_reward, reward_vars))
+        planner = planner_policy(task, learned_state_reward(task, model, reward_vars))
+        scores = dict(acc_in=accuracy(model, reward_vars, data.splits.in_distribution),
+                      acc_off=accuracy(model, reward_vars, data.splits.off_correlation))
+    ppo_eval_key, planner_eval_key = jax.random.split(eval_key)
+    return dict(**scores,
+                **policy_scores(ppo_eval_key, task, probs, cfg.eval_episodes, "ppo"),
+                **policy_scores(planner_eval_key, task, planner, cfg.eval_episodes, "planner"),
+                off_pairs=data.splits.off_correlation[2].sum(),
+                split_correlation=data.split_correlation,
+                data_correlation=weighted_correlation(data.correlated.returns,
+                                                      data.correlated.nuisance,
+                                                      jnp.ones_like(data.correlated.returns)),
+                **curves)
 
 
 def compiled_condition(condition: str, cfg: ConfusionConfig):
-    """jit(vmap over tasks of vmap over seeds) of `run_condition`."""
+    """jit(vmap over tasks of vmap over seeds) of `run_condition`; call it with keys [T, N] and
+    `task_models(cfg.tasks)`."""
     per_seed = jax.vmap(lambda key, task: run_condition(key, task, condition, cfg), (0, None))
     return jax.jit(jax.vmap(per_seed, (0, 0)))
+
+
+def seed_keys(cfg: ConfusionConfig) -> jax.Array:
+    """[T, N] keys: seed i of a task is the same key whichever other tasks run beside it."""
+    base = jax.random.key(cfg.seed)
+    return jnp.stack([jax.random.split(jax.random.fold_in(base, list(confusing_grid.TASKS)
+                                                          .index(name)), cfg.seeds)
+                      for name in cfg.tasks])
+
+
+# --- The benchmark: table, figure, JSON, datasets -------------------------------------------
+
+METRICS = ("acc_in", "acc_off", "ppo_return", "ppo_confusion", "planner_return",
+           "planner_confusion")
+METRIC_LABELS = {"acc_in": "acc. in-dist.", "acc_off": "acc. off-corr.",
+                 "ppo_return": "PPO return", "ppo_confusion": "PPO confusion",
+                 "planner_return": "planner return", "planner_confusion": "planner confusion"}
+ACCURACY_BAR, OFF_ACCURACY_BAR, RETURN_BAR = 0.9, 0.6, 0.5  # issue 24's test of confusion
+
+
+@dataclass(frozen=True)
+class ConfusionFlags(ConfusionConfig):
+    out: Path = Path("runs/reward_confusion")
+    """output folder (reward_confusion.json, .md, .png; datasets/)"""
+    save_datasets: bool = True
+    """save seed 0's offline, decorrelated and off-correlation datasets of every task"""
+    compile_cache: bool = True
+    """use JAX's persistent compilation cache"""
+
+    def config(self) -> ConfusionConfig:
+        return ConfusionConfig(**{f.name: getattr(self, f.name)
+                                  for f in dataclasses.fields(ConfusionConfig)})
+
+
+def confused(cell: dict) -> bool:
+    """Issue 24's test on one (task, condition) cell's means: accurate in distribution, yet
+    wrong off the correlation or with a poor policy."""
+    mean = {m: cell[m]["mean"] for m in METRICS}
+    return bool(mean["acc_in"] >= ACCURACY_BAR and (mean["acc_off"] <= OFF_ACCURACY_BAR
+                                                  or mean["ppo_return"] <= RETURN_BAR))
+
+
+def summarize(results: dict, cfg: ConfusionConfig, resamples: int = 2000) -> dict:
+    """Per (condition, task) cell: each metric's mean, 95% bootstrap interval over seeds and
+    per-seed values; per condition the mean over tasks with a stratified-bootstrap interval;
+    per task issue 24's verdict."""
+    from jaxrl_align.evaluation import aggregate_mean, bootstrap_ci, stratified_bootstrap_ci
+
+    cells, aggregates = {}, {}
+    for condition, out in results.items():
+        cells[condition], aggregates[condition] = {}, {}
+        for t, task in enumerate(cfg.tasks):
+            cell = {}
+            for m in METRICS:
+                values = np.asarray(out[m][t], np.float64)
+                finite = np.isfinite(values).all()
+                cell[m] = dict(mean=float(values.mean()), per_seed=values,
+                               ci95=bootstrap_ci(values, np.mean, num_resamples=resamples)
+                               if finite else (np.nan, np.nan))
+            for name in ("split_correlation", "data_correlation", "off_pairs"):
+                cell[name] = float(np.mean(out[name][t]))
+            cells[condition][task] = cell
+        for m in METRICS:
+            matrix = np.asarray(out[m], np.float64).T  # [seeds, tasks]
+            finite = np.isfinite(matrix).all()
+            aggregates[condition][m] = dict(
+                mean=float(matrix.mean()) if finite else np.nan,
+                ci95=stratified_bootstrap_ci(aggregate_mean, matrix, num_resamples=resamples)
+                if finite else (np.nan, np.nan))
+    verdicts = {}
+    if {"offline", "decorrelated"} <= set(results):
+        for task in cfg.tasks:
+            offline, control = confused(cells["offline"][task]), confused(
+                cells["decorrelated"][task])
+            verdicts[task] = dict(offline_confused=offline, decorrelated_confused=control,
+                                  shows_confusion=offline and not control)
+    return dict(cells=cells, aggregates=aggregates, verdicts=verdicts)
+
+
+def fmt(stat: dict) -> str:
+    if not np.isfinite(stat["mean"]):
+        return "—"
+    lo, hi = stat["ci95"]
+    return f"{stat['mean']:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def tables(summary: dict, cfg: ConfusionConfig) -> str:
+    """The markdown tables: per task, per condition, per metric; the means over tasks; the
+    verdicts."""
+    conditions = list(summary["cells"])
+    head = "| task | condition | " + " | ".join(METRIC_LABELS[m] for m in METRICS) + " |"
+    rule = "|" + "---|" * (len(METRICS) + 2)
+    text = [f"Mean over {cfg.seeds} seeds [95% bootstrap interval]; returns normalised "
+            "(0 uniform policy, 1 optimal).", "", head, rule]
+    for task in cfg.tasks:
+        for c in conditions:
+            cell = summary["cells"][c][task]
+            text.append(f"| {task} | {c} | " + " | ".join(fmt(cell[m]) for m in METRICS) + " |")
+    text += ["", f"Mean over the {len(cfg.tasks)} tasks [95% stratified-bootstrap interval]:", "",
+             "| condition | " + " | ".join(METRIC_LABELS[m] for m in METRICS) + " |",
+             "|" + "---|" * (len(METRICS) + 1)]
+    for c in conditions:
+        text.append(f"| {c} | " + " | ".join(fmt(summary["aggregates"][c][m]) for m in METRICS)
+                    + " |")
+    if summary["verdicts"]:
+        text += ["", f"Confused: in-distribution accuracy ≥ {ACCURACY_BAR} and (off-correlation "
+                 f"accuracy ≤ {OFF_ACCURACY_BAR} or PPO return ≤ {RETURN_BAR}), on the means.", "",
+                 "| task | offline confused | decorrelated confused | shows confusion | "
+                 "off-corr. split correlation | offline data correlation |", "|---|---|---|---|---|---|"]
+        for task, v in summary["verdicts"].items():
+            cell = summary["cells"]["offline"][task]
+            text.append(f"| {task} | {v['offline_confused']} | {v['decorrelated_confused']} | "
+                        f"{v['shows_confusion']} | {cell['split_correlation']:+.2f} | "
+                        f"{cell['data_correlation']:+.2f} |")
+        shown = sum(v["shows_confusion"] for v in summary["verdicts"].values())
+        text += ["", f"Confusion shown on {shown} of {len(summary['verdicts'])} tasks."]
+    return "\n".join(text)
+
+
+def plot(path: Path, results: dict, cfg: ConfusionConfig) -> Path | None:
+    """Per task: off-correlation accuracy (solid) and in-distribution accuracy (dotted) against
+    the number of queries for each query strategy, above the planner's normalised return, with
+    the offline and decorrelated rewards as horizontal lines and PPO's final return as dots."""
+    from jaxrl_align.runtime.plots import _pyplot, save_figure
+
+    strategies = [c for c in results if c in query_strategies.STRATEGIES]
+    if not strategies:
+        return None
+    plt = _pyplot()
+    queries = cfg.budget // cfg.rounds * np.arange(1, cfg.rounds + 1)
+    fig, axes = plt.subplots(2, len(cfg.tasks), figsize=(3.2 * len(cfg.tasks) + 1, 6.4),
+                             squeeze=False, sharex=True, sharey=True)
+    colours = {c: f"C{i}" for i, c in enumerate(CONDITIONS)}
+    for t, task in enumerate(cfg.tasks):
+        top, bottom = axes[0][t], axes[1][t]
+        for c in strategies:
+            out = results[c]
+            top.plot(queries, np.mean(out["curve_acc_off"][t], 0), color=colours[c], label=c)
+            top.plot(queries, np.mean(out["curve_acc_in"][t], 0), color=colours[c], ls=":")
+            bottom.plot(queries, np.mean(out["curve_planner_return"][t], 0), color=colours[c],
+                        label=c)
+            bottom.scatter([cfg.budget], [np.mean(out["ppo_return"][t])], color=colours[c],
+                           marker="o", s=18, zorder=3)
+        for c in [c for c in BASELINES if c in results]:
+            top.axhline(np.mean(results[c]["acc_off"][t]), color=colours[c], ls="--", label=c)
+            bottom.axhline(np.mean(results[c]["planner_return"][t]), color=colours[c], ls="--",
+                           label=c)
+        top.set_title(task)
+        bottom.set_xlabel("queries")
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy (solid off-corr., dotted in-dist.)")
+    axes[1][0].set_ylabel("normalised true return\n(lines planner, dots PPO)")
+    axes[0][0].legend(loc="lower left", fontsize=7)
+    fig.suptitle(f"Reward confusion: {cfg.seeds} seeds, mean; budget {cfg.budget} queries")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def save_datasets(folder: Path, cfg: ConfusionConfig) -> list[Path]:
+    """Seed 0's offline dataset, decorrelated control and off-correlation test split of every
+    task, in the preference-dataset format (`jaxrl_align.data.preference_dataset`)."""
+    from jaxrl_align.data.preference_dataset import PreferenceDataset, save_preferences
+
+    keys, tasks = seed_keys(cfg), task_models(cfg.tasks)
+    data_of = jax.jit(lambda key, task: benchmark_data(jax.random.split(key, 4)[0], task, cfg))
+    written = []
+    for t, name in enumerate(cfg.tasks):
+        data = data_of(keys[t, 0], jax.tree.map(lambda x: x[t], tasks))
+        frags, labels, keep = data.splits.off_correlation
+        keep = np.asarray(keep)
+        sets = {"offline": (take_pairs(data.correlated, data.correlated_pairs[0]),
+                            data.correlated_pairs[1], "Bradley–Terry draws on the true return"),
+                "decorrelated": (take_pairs(data.decorrelated, data.decorrelated_pairs[0]),
+                                 data.decorrelated_pairs[1],
+                                 "Bradley–Terry draws on the true return"),
+                "off_correlation": (jax.tree.map(lambda x: np.asarray(x)[keep], frags),
+                                    np.asarray(labels)[keep], "noiseless true-return order")}
+        for kind, (pairs, prefs, source) in sets.items():
+            written.append(save_preferences(
+                folder / f"{name}_{kind}.npz", PreferenceDataset(pairs, prefs),
+                env_id=f"confusing_grid:{name}", source=f"reward_confusion {kind}: {source}",
+                extra_metadata=dict(seed=cfg.seed, seed_index=0, correlation=cfg.correlation
+                                    if kind == "offline" else 0.0)))
+    return written
+
+
+def main(flags: ConfusionFlags) -> dict:
+    """Run every condition (one compiled call over tasks × seeds each), then write and print the
+    benchmark; returns the record."""
+    from tqdm import tqdm
+
+    from experiments.bench.harness import machine_info
+    from jaxrl_align.data.files import write_atomic
+    from jaxrl_align.runtime import outputs
+
+    cfg = flags.config()
+    out = Path(flags.out)
+    outputs.check_output_folder(out)
+    if flags.compile_cache:
+        from jaxrl_align.platform import compilation_cache
+
+        compilation_cache.enable()
+    start = time.perf_counter()
+    keys, tasks = seed_keys(cfg), task_models(cfg.tasks)
+    results, timings = {}, {}
+    progress = tqdm(cfg.conditions, desc="reward confusion", unit="condition")
+    for condition in progress:
+        progress.set_postfix_str(f"{condition}: compiling")
+        t0 = time.perf_counter()
+        program = compiled_condition(condition, cfg).lower(keys, tasks).compile()
+        t1 = time.perf_counter()
+        progress.set_postfix_str(f"{condition}: running")
+        results[condition] = jax.tree.map(np.asarray, jax.block_until_ready(program(keys, tasks)))
+        timings[condition] = dict(compile_s=t1 - t0, run_s=time.perf_counter() - t1)
+    summary = summarize(results, cfg)
+    datasets = save_datasets(out / "datasets", cfg) if flags.save_datasets else []
+    record = {
+        "command": " ".join(["python -m experiments.reward_confusion", *sys.argv[1:]]),
+        "config": dataclasses.asdict(cfg), "tasks": list(cfg.tasks),
+        "conditions": list(cfg.conditions), **summary,
+        "curves": {c: {k: r[k] for k in CURVES} for c, r in results.items() if CURVES[0] in r},
+        "timings": timings, "wall_s": time.perf_counter() - start,
+        "datasets": [str(p) for p in datasets], "hardware": machine_info(),
+        "versions": outputs.package_versions(),
+    }
+    outputs.write_json(out / "reward_confusion.json", record)
+    text = tables(summary, cfg)
+    write_atomic(out / "reward_confusion.md", lambda f: f.write((text + "\n").encode()))
+    figure = plot(out / "reward_confusion.png", results, cfg)
+    print(f"\n{text}\n\nwall time {record['wall_s']:.0f}s; wrote {out}/reward_confusion.json, "
+          f".md{', .png' if figure else ''}" + (f", {len(datasets)} datasets" if datasets else ""))
+    return record
+
+
+if __name__ == "__main__":
+    main(tyro.cli(ConfusionFlags))

@@ -128,7 +128,8 @@ def _sets_trace(task: GridTask, row: int, col: int) -> bool:
 
 def task_arrays(task: GridTask) -> dict[str, np.ndarray]:
     """The model of a task as numpy arrays: transition [S, A, S], reward [S], initial [S],
-    observation [S, F], and per state `at_goal` and `nuisance` (its observed value).
+    observation [S, F], and per state `at_goal`, `nuisance` (its observed value) and
+    `reachable` (from the start within the horizon).
     The nuisance changes on entering a cell, so a trace or flag is set on the step that reaches it."""
     cells = np.array([list(row) for row in task.layout])
     transition = np.zeros((NUM_STATES, len(ACTIONS), NUM_STATES), np.float32)
@@ -159,9 +160,11 @@ def task_arrays(task: GridTask) -> dict[str, np.ndarray]:
             transition[state, action, _encode(new_row, new_col, new_key, new_count)] = 1.0
     start_row, start_col = np.argwhere(cells == "S")[0]
     initial[_encode(start_row, start_col, 0, 0)] = 1.0
+    reachable = initial > 0
+    for _ in range(HORIZON):
+        reachable |= (reachable.astype(np.float32) @ transition.max(axis=1)) > 0
     return dict(transition=transition, reward=reward, initial=initial, observation=obs,
-                at_goal=reward > 0,
-                nuisance=obs[:, NUISANCE])
+                at_goal=reward > 0, nuisance=obs[:, NUISANCE], reachable=reachable)
 
 
 def task_params(task: GridTask) -> TabularParams:

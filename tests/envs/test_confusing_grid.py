@@ -18,6 +18,20 @@ def test_task_model(name):
     nuisance = arrays["observation"][:, confusing_grid.NUISANCE]
     assert nuisance.min() == 0.0 and nuisance.max() == 1.0
     assert (arrays["reward"] > 0).any()
+    reachable = arrays["reachable"]
+    assert reachable[arrays["initial"] > 0].all() and reachable[arrays["at_goal"]].any()
+    assert not reachable[arrays["at_goal"]].all()  # some goal states (key, counter) are not
+
+
+def test_reachable_states_of_key_door():
+    """Past the door only with the key; never inside a wall."""
+    task = confusing_grid.TASKS["key_door"]
+    reachable = confusing_grid.task_arrays(task)["reachable"]
+    row, col, key, _ = confusing_grid._decode(np.arange(confusing_grid.NUM_STATES))
+    cells = np.array([list(r) for r in task.layout])[row, col]
+    assert not reachable[cells == "#"].any()
+    assert not reachable[(col > 3) & (key == 0)].any()
+    assert reachable[(col > 3) & (key == 1)].any()
 
 
 def test_bad_task_is_refused():

@@ -17,8 +17,9 @@ leave the agent in place. The state is (cell, has key, counter 0..3); its reward
 leaving it, and the episode lasts `HORIZON` steps (seals' tabular semantics, `envs.tabular`).
 
 Observation of a state (float32, `OBS_FEATURES`): the column and row scaled to [0, 1], has key, and
-the nuisance: the flag (or trace), or the counter / 3. The goal and the lava are fixed cells, so the causal features are
-the position (and the key); the nuisance is one clean number, which is what makes it tempting.
+the nuisance: the flag (or trace), or the counter / 3. The goal and the lava are fixed cells, so
+the causal features are the position (and the key); the nuisance is one clean number, which is
+what makes it tempting.
 """
 from __future__ import annotations
 
@@ -130,7 +131,8 @@ def task_arrays(task: GridTask) -> dict[str, np.ndarray]:
     """The model of a task as numpy arrays: transition [S, A, S], reward [S], initial [S],
     observation [S, F], and per state `at_goal`, `nuisance` (its observed value) and
     `reachable` (from the start within the horizon).
-    The nuisance changes on entering a cell, so a trace or flag is set on the step that reaches it."""
+    The nuisance changes on entering a cell, so a trace or flag is set on the step that reaches
+    it."""
     cells = np.array([list(row) for row in task.layout])
     transition = np.zeros((NUM_STATES, len(ACTIONS), NUM_STATES), np.float32)
     reward = np.zeros(NUM_STATES, np.float32)

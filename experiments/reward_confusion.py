@@ -7,8 +7,9 @@ Six gridworlds (`envs.confusing_grid`) each have a true reward over causal featu
 nuisance feature the true reward never reads. Offline data come from four behaviour policies,
 soft-optimal (soft value iteration at inverse temperature `beta`) for
 `±goal ± nuisance_weight·nuisance`, minus `lava_penalty·lava` for the good ones: good or bad
-(seeking or avoiding the goal), with or without the nuisance. A trajectory is aligned (good with, bad without) with probability
-(1 + correlation) / 2, so that the nuisance tracks the true return at the set correlation.
+(seeking or avoiding the goal), with or without the nuisance. A trajectory is aligned (good
+with, bad without) with probability (1 + correlation) / 2, so that the nuisance tracks the true
+return at the set correlation.
 
 Conditions, each trained and scored on the same data (per task and seed):
 - `offline`: the reward ensemble on `dataset_pairs` random pairs of the correlated dataset;
@@ -20,11 +21,12 @@ Labels are Bernoulli draws of Bradley–Terry on the true returns (`temperature`
 
 Scores: accuracy on in-distribution pairs (fresh correlated trajectories) and on the
 off-correlation split (pairs of decorrelated trajectories whose nuisance and true return order
-them oppositely); the normalised true return of PPO trained on the learned reward from exploring
-starts (exact, from the task's start: (R − R_uniform) / (R_optimal − R_uniform)); the confusion rate, the share of the PPO
-policy's episodes that reach the nuisance (it is on at some step) and never the goal; the same
-two of the planner, the learned reward's exact optimal policy (what a perfect optimiser makes of
-it). The `true_reward` condition is the reference: PPO and the planner on the true reward.
+them oppositely); the normalised true return of PPO trained on the learned reward (mostly
+from exploring starts; exact, from the task's start: (R − R_uniform) / (R_optimal −
+R_uniform)); the confusion rate, the share of the PPO policy's episodes that reach the nuisance
+(it is on at some step) and never the goal; the same two of the planner, the learned reward's
+exact optimal policy (what a perfect optimiser makes of it). The `true_reward` condition is the
+reference: PPO and the planner on the true reward.
 Every condition is one compiled program over tasks × seeds. The command writes
 reward_confusion.json (every number), .md (the tables) and .png (the figure) to `--out`, and
 seed 0's datasets in the preference-dataset format to `--out`/datasets/.
@@ -58,7 +60,7 @@ from jaxrl_align.tabular.sampling import sample_trajectories
 from jaxrl_align.types import Transitions
 
 BASELINES = ("offline", "decorrelated")
-REFERENCE = "true_reward"  # PPO and the planner on the true reward: what the policy scores can reach
+REFERENCE = "true_reward"  # PPO and the planner on the true reward: what policy scores can reach
 CONDITIONS = BASELINES + query_strategies.STRATEGIES + (REFERENCE,)
 # Behaviour policies: (goal weight, nuisance sign); good-with and bad-without are aligned.
 BEHAVIOURS = ((1.0, 1.0), (-1.0, -1.0), (1.0, -1.0), (-1.0, 1.0))
@@ -108,8 +110,11 @@ class ConfusionConfig:
     """pairs of each test split (in-distribution; off-correlation candidates)"""
     ensemble_size: int = 4
     """reward-ensemble members"""
-    ppo_timesteps: int = 204_800
+    ppo_timesteps: int = 102_400
     """PPO steps on each learned reward"""
+    exploring_starts: float = 0.9
+    """share of PPO's training episodes that start in a state drawn uniformly from those
+    reachable from the start (the rest start at the task's start)"""
     eval_episodes: int = 200
     """episodes of each PPO policy sampled for the confusion rate"""
 
@@ -122,6 +127,9 @@ class ConfusionConfig:
             if name not in CONDITIONS:
                 raise ValueError(f"conditions: expected names from {', '.join(CONDITIONS)}, "
                                  f"got {name!r}")
+        if not 0.0 <= self.exploring_starts <= 1.0:
+            raise ValueError(f"exploring_starts: expected a share in [0, 1], got "
+                             f"{self.exploring_starts}")
         for name in ("correlation", "pool_correlation"):
             if not -1.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name}: expected a value in [-1, 1], got {getattr(self, name)}")
@@ -161,7 +169,7 @@ class TaskModel:
     at_goal: jax.Array  # [S] bool
     nuisance: jax.Array  # [S] float32, the observed nuisance
     lava: jax.Array  # [S] bool
-    exploring_starts: jax.Array  # [S] uniform over the states reachable from the start
+    reachable: jax.Array  # [S] uniform over the states reachable from the start
 
 
 def task_models(names) -> TaskModel:
@@ -361,11 +369,12 @@ def grid_env(task: TaskModel) -> TabularEnv:
 def ppo_policy(key, task: TaskModel, cfg: ConfusionConfig, reward_fn=None) -> jax.Array:
     """[S, A] action probabilities of PPO trained on `reward_fn(obs, acts, next_obs,
     terminated)` (a learned reward), or on the true reward when it is None; running-normalised
-    either way, as preference comparisons trains its agent. Its episodes start anywhere
-    reachable (exploring starts): from the task's one start, PPO on the true reward of lava stays
-    put on 7 of 8 seeds (normalised return 0.42), so its score would measure exploration, not the
-    reward (docs/reward-confusion.md). Scores are from the task's start."""
-    params = task.params.replace(initial_state_dist=task.exploring_starts)
+    either way, as preference comparisons trains its agent. A share `exploring_starts` of its
+    episodes start anywhere reachable: from the task's one start, PPO on the true reward of lava
+    stays put on 7 of 8 seeds (normalised return 0.42), so its score would measure exploration,
+    not the reward (docs/reward-confusion.md). Scores are from the task's start."""
+    params = task.params.replace(initial_state_dist=cfg.exploring_starts * task.reachable
+                                 + (1 - cfg.exploring_starts) * task.params.initial_state_dist)
     engine = ppo.PPOEngine(cfg.ppo, grid_env(task), params, normalize_reward=True)
 
     def update(state, _):
@@ -599,9 +608,11 @@ def tables(summary: dict, cfg: ConfusionConfig) -> str:
                     + " |")
     if summary["verdicts"]:
         text += ["", f"Confused: in-distribution accuracy ≥ {ACCURACY_BAR} and (off-correlation "
-                 f"accuracy ≤ {OFF_ACCURACY_BAR} or PPO return ≤ {RETURN_BAR}), on the means.", "",
+                 f"accuracy ≤ {OFF_ACCURACY_BAR} or PPO return ≤ {RETURN_BAR}), on the means.",
+                 "",
                  "| task | offline confused | decorrelated confused | shows confusion | "
-                 "off-corr. split correlation | offline data correlation |", "|---|---|---|---|---|---|"]
+                 "off-corr. split correlation | offline data correlation |",
+                 "|---|---|---|---|---|---|"]
         for task, v in summary["verdicts"].items():
             cell = summary["cells"]["offline"][task]
             text.append(f"| {task} | {v['offline_confused']} | {v['decorrelated_confused']} | "

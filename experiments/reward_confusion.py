@@ -169,7 +169,7 @@ class TaskModel:
     at_goal: jax.Array  # [S] bool
     nuisance: jax.Array  # [S] float32, the observed nuisance
     lava: jax.Array  # [S] bool
-    reachable: jax.Array  # [S] uniform over the states reachable from the start
+    reachable_dist: jax.Array  # [S] uniform over the states reachable from the start
 
 
 def task_models(names) -> TaskModel:
@@ -370,10 +370,10 @@ def ppo_policy(key, task: TaskModel, cfg: ConfusionConfig, reward_fn=None) -> ja
     """[S, A] action probabilities of PPO trained on `reward_fn(obs, acts, next_obs,
     terminated)` (a learned reward), or on the true reward when it is None; running-normalised
     either way, as preference comparisons trains its agent. A share `exploring_starts` of its
-    episodes start anywhere reachable: from the task's one start, PPO on the true reward of lava
-    stays put on 7 of 8 seeds (normalised return 0.42), so its score would measure exploration,
-    not the reward (docs/reward-confusion.md). Scores are from the task's start."""
-    params = task.params.replace(initial_state_dist=cfg.exploring_starts * task.reachable
+    episodes start anywhere reachable: from the task's one start alone, PPO fails on the true
+    reward of lava and key_door, so its score would measure exploration, not the reward (the
+    figures: docs/reward-confusion.md). Scores are from the task's start."""
+    params = task.params.replace(initial_state_dist=cfg.exploring_starts * task.reachable_dist
                                  + (1 - cfg.exploring_starts) * task.params.initial_state_dist)
     engine = ppo.PPOEngine(cfg.ppo, grid_env(task), params, normalize_reward=True)
 

@@ -127,3 +127,5 @@ def test_bad_flags_are_refused_before_compiling():
         rc.ConfusionConfig(budget=60)
     with pytest.raises(ValueError, match="correlation: expected a value in"):
         rc.ConfusionConfig(correlation=1.5)
+    with pytest.raises(ValueError, match=r"exploring_starts: expected a share in \[0, 1\], got 2"):
+        rc.ConfusionConfig(exploring_starts=2.0)

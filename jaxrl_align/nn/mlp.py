@@ -66,24 +66,21 @@ def identity_input_dot_general(lhs, rhs, dimension_numbers, precision=None,
 
 
 # XLA:CPU's LAPACK QR of a batch of matrices (one per seed, under vmap) splits the batch into
-# tasks on the intra-op thread pool and blocks a pool thread until they finish: with several
-# CPU devices running it at once every pool thread blocked and the run hung. There, under vmap,
-# the QR is a sequential map instead (same matrices, same values); with one device it stays
-# batched (a sequential map costs about a second more to compile).
+# tasks on the intra-op thread pool and blocks a pool thread until they finish: when as many
+# QRs run at once as the pool has threads (several CPU devices, or two initialisers of one
+# device's program on a 2-core machine), every pool thread blocked and the run hung. On the CPU
+# the QR under vmap is therefore a sequential map (same matrices, same values; it costs about a
+# second more to compile); other backends keep the batched QR.
 _sequential_qr = jax.custom_batching.sequential_vmap(lambda matrix: tuple(jnp.linalg.qr(matrix)))
-
-
-def _several_cpu_devices() -> bool:
-    return jax.default_backend() == "cpu" and jax.local_device_count() > 1
 
 
 def orthogonal(scale: float = 1.0):
     """`jax.nn.initializers.orthogonal(scale)` (the same values), with its QR decomposition run
-    one matrix at a time under `vmap` when several CPU devices share the process."""
+    one matrix at a time under `vmap` on the CPU."""
     def init(key, shape, dtype=jnp.float32):
         rows, cols = math.prod(shape) // shape[-1], shape[-1]
         z = jax.random.normal(key, (max(rows, cols), min(rows, cols)), dtype)
-        q, r = _sequential_qr(z) if _several_cpu_devices() else jnp.linalg.qr(z)
+        q, r = _sequential_qr(z) if jax.default_backend() == "cpu" else jnp.linalg.qr(z)
         q = q * jnp.expand_dims(jnp.sign(jnp.diagonal(r)), -2)
         q = q.mT if rows < cols else q
         return jnp.array(scale, dtype) * q.reshape(shape)

@@ -1,5 +1,6 @@
-"""Runs sharded over several CPU devices finish (they used to hang in XLA:CPU's batched QR of the
-orthogonal initialisation, every intra-op thread blocked) and give one device's results."""
+"""Runs on CPU devices finish (they used to hang in XLA:CPU's batched QR of the orthogonal
+initialisation, every intra-op thread blocked: on several devices, and on one with 256 seeds on
+2 cores) and several devices give one device's results."""
 import json
 import os
 import subprocess

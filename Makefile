@@ -13,7 +13,12 @@ IMITATION_STAMP := $(IMITATION_VENV)/.installed
 # rliable checks the benchmark's statistics; it needs pandas < 3 (arch 7.2 breaks on newer).
 IMITATION_PACKAGES := "imitation==1.0.1" "rliable==1.2.0" "arch==7.2.0" "pandas==2.3.3"
 
-.PHONY: setup imitation-env quickstart test test-all bench clean
+# rejax (JAX PPO, DQN, SAC) in an environment of its own, for the peer benchmark only.
+REJAX_VENV := .venv-rejax
+REJAX_STAMP := $(REJAX_VENV)/.installed
+REJAX_PACKAGES := "rejax==0.1.3" "jax==0.10.2" "jaxlib==0.10.2" "flax==0.12.8" "optax==0.2.8" "gymnax==1.0.1" "six"
+
+.PHONY: setup imitation-env rejax-env peer-envs quickstart test test-all bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +37,16 @@ $(IMITATION_STAMP):
 
 imitation-env: $(IMITATION_STAMP)
 
+$(REJAX_STAMP):
+	$(PYTHON) -m venv $(REJAX_VENV)
+	$(REJAX_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(REJAX_VENV)/bin/python -m pip install --quiet $(REJAX_PACKAGES)
+	touch $(REJAX_STAMP)
+
+rejax-env: $(REJAX_STAMP)
+
+peer-envs: $(IMITATION_STAMP) $(REJAX_STAMP)
+
 quickstart: $(STAMP)
 	$(PY) -m experiments.quickstart
 
@@ -46,5 +61,9 @@ test-all: $(STAMP) $(IMITATION_STAMP)
 bench: $(STAMP)
 	$(PY) -m experiments.bench.throughput
 
+# The peer table (imitation, rejax) side by side with this package, in one sitting.
+bench-peers: $(STAMP) $(IMITATION_STAMP) $(REJAX_STAMP)
+	$(PY) -m experiments.bench.peers
+
 clean:
-	rm -rf $(VENV) $(IMITATION_VENV) runs .pytest_cache
+	rm -rf $(VENV) $(IMITATION_VENV) $(REJAX_VENV) runs .pytest_cache

@@ -1,0 +1,195 @@
+"""The rows against imitation 1.0.1: BC, GAIL, AIRL and preference comparisons on
+seals/CartPole-v0 and MCE IRL on seals/CliffWorld7x4-v0, one seed, this package's defaults on
+our side and their translation on imitation's (`experiments/bench/peer/imitation_side.py` says
+how each setting was translated).
+
+Our side times what the peer times: the whole training run (`jaxrl_align.algorithm.train`:
+`init`, with preference comparisons' first reward training, and every update, as one compiled
+program; compilation timed apart, from an empty cache), then evaluates the final policy apart
+(50 deterministic episodes; MCE IRL: the exact expected return). The demonstrations are 10 episodes of the
+hand-written controller (500 each), collected here with key 0 and exported for the peer as flat
+arrays (`demos.npz` beside the record; `experiments.density_vs_imitation.export_demos`).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from experiments.bench.peer import REPO, Row
+
+CARTPOLE = "seals/CartPole-v0"
+CLIFF_WORLD = "seals/CliffWorld7x4-v0"
+DEMO_EPISODES = 10
+GAIL_TIMESTEPS = 600_000  # 7 of 8 seeds reach the expert (docs/algorithms/adversarial.md)
+MCE_ITERATIONS = 1000
+EVAL_EPISODES = 50
+WALL_START = time.perf_counter()  # our side's process imports this module first
+PEER_PYTHON = REPO / ".venv-imitation" / "bin" / "python"
+PEER_SCRIPT = REPO / "experiments" / "bench" / "peer" / "imitation_side.py"
+
+
+def controller_demos():
+    import jax
+
+    import envs
+    from envs.controllers import cartpole_controller
+    from jaxrl_align.data import rollout
+
+    env, params = envs.make(CARTPOLE)
+    return rollout.collect_episodes(env, params, cartpole_controller, jax.random.PRNGKey(0),
+                                    DEMO_EPISODES, 500)
+
+
+def export_controller_demos(path: Path) -> Path:
+    """The demonstrations file the peer reads (written once, atomically, if missing)."""
+    from experiments.density_vs_imitation import export_demos
+
+    if not path.exists():
+        export_demos(path, controller_demos())
+    return path
+
+
+def run_ours(row: str, env_id: str, algo, data, work, unit: str, exact_return=None) -> dict:
+    """Our side of a row, timed as the peers time theirs: the whole run (`algorithm.train`: init
+    and every update, one compiled program, compilation timed apart), then the final policy's
+    evaluation (50 deterministic episodes, as the runner's), or `exact_return(state, params)`."""
+    import jax
+    import numpy as np
+
+    import envs
+    from jaxrl_align import algorithm
+    from jaxrl_align.data.rollout import max_episode_steps, rollout_episodes
+    from jaxrl_align.runtime import outputs, runner
+
+    env, params = envs.make(env_id)
+    num_updates = runner.num_updates_of(runner.RunSettings(), algo)
+    keys = runner.seed_keys([0])
+    train = jax.jit(jax.vmap(lambda key, data: algorithm.train(algo, key, data, num_updates)[0],
+                             in_axes=(0, None)))
+    t = time.perf_counter()
+    compiled = train.lower(keys, data).compile()
+    compile_s = time.perf_counter() - t
+    t = time.perf_counter()
+    state = jax.block_until_ready(compiled(keys, data))
+    run_s = time.perf_counter() - t
+    if exact_return is not None:
+        returns, episodes = [exact_return(jax.tree.map(lambda x: x[0], state), params)], 1
+    else:
+        def evaluate(state, key):
+            policy = lambda k, obs: algo.act(state, k, obs, True)
+            return rollout_episodes(env, params, policy, key, EVAL_EPISODES,
+                                    max_episode_steps(params)).returns
+        eval_keys = jax.vmap(jax.random.fold_in, (0, None))(keys, 1)
+        returns = np.asarray(jax.jit(jax.vmap(evaluate))(state, eval_keys)).mean(axis=1)
+        episodes = EVAL_EPISODES
+    return dict(side="ours", row=row, seeds=1, work=int(work(state)), work_unit=unit,
+                compile_s=compile_s, run_s=run_s, wall_s=time.perf_counter() - WALL_START,
+                returns=[float(r) for r in returns], eval_episodes=episodes,
+                versions=outputs.package_versions())
+
+
+def env_steps(state) -> int:
+    import numpy as np
+
+    return int(np.asarray(state.env_steps).reshape(-1)[0])
+
+
+def _demos():
+    from jaxrl_align.types import flatten_trajectories
+
+    return flatten_trajectories(controller_demos())
+
+
+def ours_bc() -> dict:
+    import envs
+    from jaxrl_align.algorithms import bc
+
+    config = bc.BCConfig()
+    transitions = DEMO_EPISODES * 500
+    return run_ours("bc", CARTPOLE, bc.make(config, *envs.make(CARTPOLE)), _demos(),
+                    lambda state: config.epochs * (transitions // config.batch_size),
+                    "gradient steps")
+
+
+def ours_gail() -> dict:
+    import envs
+    from jaxrl_align.algorithms.adversarial import gail
+    from jaxrl_align.rl import ppo
+
+    config = gail.GAILConfig(ppo=ppo.PPOConfig(total_timesteps=GAIL_TIMESTEPS))
+    return run_ours("gail", CARTPOLE, gail.make(config, *envs.make(CARTPOLE)), _demos(),
+                    env_steps, "generator env steps")
+
+
+def ours_airl() -> dict:
+    import envs
+    from jaxrl_align.algorithms.adversarial import airl
+
+    config = airl.AIRLConfig()
+    return run_ours("airl", CARTPOLE, airl.make(config, *envs.make(CARTPOLE)), _demos(),
+                    env_steps, "generator env steps")
+
+
+def ours_mce_irl() -> dict:
+    import envs
+    import numpy as np
+
+    from jaxrl_align.algorithms.irl import mce_irl, occupancy_matching
+
+    # Every iteration on both sides (no early stop), so that both do the same work.
+    config = mce_irl.MCEIRLConfig(linf_eps=0.0, grad_l2_eps=0.0, max_iter=MCE_ITERATIONS)
+
+    def exact_return(state, params):  # the learned policy's expected true return
+        return float(np.asarray(state.occupancy, np.float64) @ np.asarray(params.reward))
+
+    env, params = envs.make(CLIFF_WORLD)
+    data = occupancy_matching.expert_data(params, config.discount)
+    return run_ours("mce_irl", CLIFF_WORLD, mce_irl.make(config, env, params), data,
+                    lambda state: MCE_ITERATIONS, "iterations", exact_return)
+
+
+def ours_preferences() -> dict:
+    import envs
+    from jaxrl_align.algorithms import preference_comparisons
+
+    config = preference_comparisons.PreferenceComparisonsConfig()
+    return run_ours("preferences", CARTPOLE,
+                    preference_comparisons.make(config, *envs.make(CARTPOLE)), None, env_steps,
+                    "agent env steps")
+
+
+def peer(algo: str, *flags: str):
+    def command(out: Path) -> list[str]:
+        demos = export_controller_demos(out.parent / "demos.npz")
+        return [str(PEER_PYTHON), str(PEER_SCRIPT), algo, "--row", algo, "--demos", str(demos),
+                "--out", str(out), *flags]
+    return command
+
+
+def _preference_flags() -> list[str]:
+    from jaxrl_align.algorithms import preference_comparisons
+
+    config = preference_comparisons.PreferenceComparisonsConfig()
+    return ["--timesteps", "997888", "--comparisons", str(config.total_comparisons),
+            "--iterations", "50"]
+
+
+ROWS = {
+    "bc": Row("bc", "imitation", "CartPole, 10 demos, 40 epochs of batch 32, 32-32 tanh",
+              ours_bc, peer("bc", "--epochs", "40")),
+    "gail": Row("gail", "imitation", f"CartPole, 10 demos, {GAIL_TIMESTEPS:,} generator steps",
+                ours_gail, peer("gail", "--timesteps", str(GAIL_TIMESTEPS))),
+    "airl": Row("airl", "imitation", "CartPole, 10 demos, 800,000 generator steps", ours_airl,
+                peer("airl", "--timesteps", "800000")),
+    "mce_irl": Row("mce_irl", "imitation",
+                   f"CliffWorld 7x4, linear reward, {MCE_ITERATIONS:,} iterations", ours_mce_irl,
+                   peer("mce_irl", "--iterations", str(MCE_ITERATIONS), "--lr", "0.01")),
+    "preferences": Row("preferences", "imitation",
+                       "CartPole, 2,000 comparisons, ~1M agent steps", ours_preferences,
+                       lambda out: peer("preferences", *_preference_flags())(out)),
+}
+
+if __name__ == "__main__":
+    sys.exit("run the rows through `python -m experiments.bench.peers`")

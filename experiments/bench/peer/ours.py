@@ -1,0 +1,17 @@
+"""Our side of one row, in a fresh process: `python -m experiments.bench.peer.ours ROW OUT`
+(what `experiments.bench.peers` runs; the record is written atomically to OUT)."""
+import sys
+from pathlib import Path
+
+if __name__ == "__main__":
+    from experiments.bench.peer import all_rows
+    from jaxrl_align.platform import compilation_cache
+    from jaxrl_align.runtime import outputs
+
+    row, out = sys.argv[1], Path(sys.argv[2])
+    if "--compile-cache" in sys.argv[3:]:
+        compilation_cache.enable()
+    record = all_rows()[row].ours()
+    outputs.write_json(out, record)
+    print(f"ours {row}: returns {', '.join(f'{r:.1f}' for r in record['returns'])}, "
+          f"compile {record['compile_s']:.1f} s, run {record['run_s']:.1f} s; wrote {out}")

@@ -37,6 +37,12 @@ class Bench:
 
 
 BENCHES = (
+    Bench("peers", "Against the peers: imitation and rejax, side by side",
+          "make peer-envs; python -m experiments.bench.peers --out docs/results/peers-<label>.json",
+          "Each side a fresh process, alternating ours and the peer's in one sitting; speed-up: "
+          "training throughput, ours over the peer's, the median over the pairs (their count in "
+          "brackets); wall ×: whole processes, ours compiling from an empty cache. Settings per "
+          "row: `experiments/bench/peer/`."),
     Bench("throughput", "Throughput: environment steps, PPO, BC, start-up",
           "python -m experiments.bench.throughput --out docs/results/throughput-<label>.json",
           "`before` is the code at 72662ed (before the layered package), `after` this tree; the "
@@ -45,11 +51,11 @@ BENCHES = (
     Bench("mce_irl", "MCE IRL: time per iteration and MDP-iterations per second",
           "python -m experiments.bench.mce_irl --out docs/results/mce_irl-<label>.json",
           "imitation's PyTorch MCE IRL takes 4.1–4.6 ms per iteration on CliffWorld 7×4, H 40, "
-          "MLP-256 (measured for issue 5)."),
+          "MLP-256 (measured for issue 5; the peer table above measures imitation again)."),
     Bench("preferences", "Preference comparisons: wall time and returns, 8 seeds in one call",
           "python -m experiments.bench.preferences --seeds 8 [--env Pendulum-v1] "
           "--out docs/results/preferences-<label>.json",
-          "imitation, one seed, for scale: about 4 minutes on CartPole and 3.2 on Pendulum."),
+          "imitation, side by side: the peer table above."),
     Bench("adversarial", "GAIL and AIRL on seals/CartPole-v0",
           "python -m experiments.bench.adversarial --out docs/results/adversarial-<label>.json"),
 )
@@ -142,7 +148,18 @@ def adversarial_table(files) -> list[str]:
     return lines
 
 
-TABLES = {"throughput": throughput_table, "mce_irl": mce_table,
+def peers_table(files) -> list[str]:
+    from experiments.bench.peers import format_table
+
+    lines = []
+    for label, record in files:
+        lines += [f"`{label}`:", "", format_table(record["rows"]), ""]
+        lines += [f"- {row}: {settings}" for row, settings in record["settings"].items()]
+        lines.append("")
+    return lines[:-1]
+
+
+TABLES = {"peers": peers_table, "throughput": throughput_table, "mce_irl": mce_table,
           "preferences": preferences_table, "adversarial": adversarial_table}
 
 

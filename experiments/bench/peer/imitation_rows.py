@@ -12,6 +12,7 @@ arrays (`demos.npz` beside the record; `experiments.density_vs_imitation.export_
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import replace
@@ -26,7 +27,9 @@ GAIL_TIMESTEPS = 600_000  # 7 of 8 seeds reach the expert (docs/algorithms/adver
 MCE_ITERATIONS = 1000
 EVAL_EPISODES = 50
 WALL_START = time.perf_counter()  # our side's process imports this module first
-PEER_PYTHON = REPO / ".venv-imitation" / "bin" / "python"
+# imitation's interpreter (`make imitation-env`), or where JAXRL_IMITATION_PYTHON points.
+PEER_PYTHON = Path(os.environ.get("JAXRL_IMITATION_PYTHON",
+                                  REPO / ".venv-imitation" / "bin" / "python"))
 PEER_SCRIPT = REPO / "experiments" / "bench" / "peer" / "imitation_side.py"
 
 
@@ -123,6 +126,59 @@ def ours_gail() -> dict:
                     env_steps, "generator env steps")
 
 
+# imitation 1.0's GAIL tutorial (docs/tutorials/3_train_gail.ipynb) on both sides: SB3 PPO with
+# 8 environments x 2048 steps, 5 epochs of minibatch 64, a constant lr of 4e-4, γ 0.95, no value
+# clipping; 8 discriminator steps a round; 800k steps ("to match expert"). One setting differs
+# from the tutorial: the replay is one round's rollout on both sides (the tutorial's 512 is
+# smaller than a rollout, which this package's replay does not allow).
+GAIL_TUTORIAL_TIMESTEPS = 800_000
+GAIL_TUTORIAL_PEER_FLAGS = ("--n-envs", "8", "--n-steps", "2048", "--batch-size", "64",
+                            "--n-epochs", "5", "--learning-rate", "4e-4", "--constant-lr",
+                            "--no-value-clip", "--gamma", "0.95", "--ent-coef", "0",
+                            "--disc-updates", "8", "--timesteps", str(GAIL_TUTORIAL_TIMESTEPS))
+
+
+def ours_gail_tutorial() -> dict:
+    import envs
+    from jaxrl_align.algorithms.adversarial import gail
+    from jaxrl_align.rl import ppo
+
+    config = gail.GAILConfig(n_disc_updates_per_round=8, ppo=ppo.PPOConfig(
+        num_envs=8, num_steps=2048, update_epochs=5, num_minibatches=2048 * 8 // 64, lr=4e-4,
+        anneal_lr=False, gamma=0.95, clip_value=False, total_timesteps=GAIL_TUTORIAL_TIMESTEPS))
+    return run_ours("gail_tutorial", CARTPOLE, gail.make(config, *envs.make(CARTPOLE)),
+                    _demos(), env_steps, "generator env steps")
+
+
+# imitation 1.0's AIRL tutorial (docs/tutorials/4_train_airl.ipynb) on both sides: 8
+# environments x 2048 steps, 5 epochs of minibatch 64, a constant lr of 5e-4, γ 0.95, clip 0.1,
+# value coefficient 0.1, no value clipping; 2048 demonstration transitions per discriminator
+# step, 16 steps a round; f itself as the generator's reward. The tutorial trains 2M steps
+# (100k when FAST); 500k here. The replay is one round's rollout, as in the GAIL tutorial row.
+AIRL_TUTORIAL_TIMESTEPS = 500_000
+AIRL_TUTORIAL_PEER_FLAGS = ("--n-envs", "8", "--n-steps", "2048", "--batch-size", "64",
+                            "--n-epochs", "5", "--learning-rate", "5e-4", "--constant-lr",
+                            "--no-value-clip", "--gamma", "0.95", "--ent-coef", "0",
+                            "--clip-range", "0.1", "--vf-coef", "0.1", "--disc-updates", "16",
+                            "--demo-batch-size", "2048", "--raw-reward",
+                            "--timesteps", str(AIRL_TUTORIAL_TIMESTEPS))
+
+
+def ours_airl_tutorial() -> dict:
+    import envs
+    from jaxrl_align.algorithms.adversarial import airl
+    from jaxrl_align.rl import ppo
+
+    config = airl.AIRLConfig(
+        n_disc_updates_per_round=16, demo_batch_size=2048, normalize_reward=False,
+        ppo=ppo.PPOConfig(num_envs=8, num_steps=2048, update_epochs=5,
+                          num_minibatches=2048 * 8 // 64, lr=5e-4, anneal_lr=False, gamma=0.95,
+                          clip_eps=0.1, vf_coef=0.1, ent_coef=0.0, clip_value=False,
+                          total_timesteps=AIRL_TUTORIAL_TIMESTEPS))
+    return run_ours("airl_tutorial", CARTPOLE, airl.make(config, *envs.make(CARTPOLE)),
+                    _demos(), env_steps, "generator env steps")
+
+
 def ours_airl() -> dict:
     import envs
     from jaxrl_align.algorithms.adversarial import airl
@@ -160,10 +216,10 @@ def ours_preferences() -> dict:
                     "agent env steps")
 
 
-def peer(algo: str, *flags: str):
+def peer(row: str, algo: str, *flags: str):
     def command(out: Path) -> list[str]:
         demos = export_controller_demos(out.parent / "demos.npz")
-        return [str(PEER_PYTHON), str(PEER_SCRIPT), algo, "--row", algo, "--demos", str(demos),
+        return [str(PEER_PYTHON), str(PEER_SCRIPT), algo, "--row", row, "--demos", str(demos),
                 "--out", str(out), *flags]
     return command
 
@@ -178,17 +234,25 @@ def _preference_flags() -> list[str]:
 
 ROWS = {
     "bc": Row("bc", "imitation", "CartPole, 10 demos, 40 epochs of batch 32, 32-32 tanh",
-              ours_bc, peer("bc", "--epochs", "40")),
+              ours_bc, peer("bc", "bc", "--epochs", "40")),
     "gail": Row("gail", "imitation", f"CartPole, 10 demos, {GAIL_TIMESTEPS:,} generator steps",
-                ours_gail, peer("gail", "--timesteps", str(GAIL_TIMESTEPS))),
+                ours_gail, peer("gail", "gail", "--timesteps", str(GAIL_TIMESTEPS))),
+    "gail_tutorial": Row(
+        "gail", "imitation", "CartPole, 10 demos, imitation's GAIL tutorial settings (8 x 2048 "
+        f"steps, minibatch 64, 5 epochs), {GAIL_TUTORIAL_TIMESTEPS:,} generator steps",
+        ours_gail_tutorial, peer("gail_tutorial", "gail", *GAIL_TUTORIAL_PEER_FLAGS)),
     "airl": Row("airl", "imitation", "CartPole, 10 demos, 800,000 generator steps", ours_airl,
-                peer("airl", "--timesteps", "800000")),
+                peer("airl", "airl", "--timesteps", "800000")),
+    "airl_tutorial": Row(
+        "airl", "imitation", "CartPole, 10 demos, imitation's AIRL tutorial settings (8 x 2048 "
+        f"steps, minibatch 64, 5 epochs), {AIRL_TUTORIAL_TIMESTEPS:,} generator steps",
+        ours_airl_tutorial, peer("airl_tutorial", "airl", *AIRL_TUTORIAL_PEER_FLAGS)),
     "mce_irl": Row("mce_irl", "imitation",
                    f"CliffWorld 7x4, linear reward, {MCE_ITERATIONS:,} iterations", ours_mce_irl,
-                   peer("mce_irl", "--iterations", str(MCE_ITERATIONS), "--lr", "0.01")),
+                   peer("mce_irl", "mce_irl", "--iterations", str(MCE_ITERATIONS), "--lr", "0.01")),
     "preferences": Row("preferences", "imitation",
                        "CartPole, 2,000 comparisons, ~1M agent steps", ours_preferences,
-                       lambda out: peer("preferences", *_preference_flags())(out)),
+                       lambda out: peer("preferences", "preferences", *_preference_flags())(out)),
 }
 
 if __name__ == "__main__":

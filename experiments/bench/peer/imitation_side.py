@@ -54,19 +54,22 @@ ALGOS = ("bc", "gail", "airl", "mce_irl", "preferences")
 INITIAL_EPOCHS = 160
 
 
-def make_ppo(venv, seed: int, total_timesteps: int, gamma: float, ent_coef: float):
+def make_ppo(venv, args, gamma: float, ent_coef: float):
+    """SB3 PPO with the row's settings (by default this package's `PPOConfig()`)."""
     from stable_baselines3 import PPO
 
     learner = None
 
     def annealed(_progress_remaining: float) -> float:
         done = learner.num_timesteps if learner is not None else 0
-        return 1e-3 * max(0.0, 1.0 - done / total_timesteps)
+        return args.learning_rate * max(0.0, 1.0 - done / args.timesteps)
 
-    learner = PPO("MlpPolicy", venv, n_steps=128, batch_size=512, n_epochs=4,
-                  learning_rate=annealed, gamma=gamma, gae_lambda=0.95, clip_range=0.2,
-                  clip_range_vf=0.2, ent_coef=ent_coef, vf_coef=0.5, max_grad_norm=0.5,
-                  seed=seed, device="cpu")
+    learner = PPO("MlpPolicy", venv, n_steps=args.n_steps, batch_size=args.batch_size,
+                  n_epochs=args.n_epochs,
+                  learning_rate=args.learning_rate if args.constant_lr else annealed,
+                  gamma=gamma, gae_lambda=0.95, clip_range=args.clip_range,
+                  clip_range_vf=None if args.no_value_clip else args.clip_range,
+                  ent_coef=ent_coef, vf_coef=args.vf_coef, max_grad_norm=0.5, seed=args.seed, device="cpu")
     return learner
 
 
@@ -108,21 +111,25 @@ def train_adversarial(args, rng, logger, algo: str):
     from imitation.util.networks import RunningNorm
 
     trajs = load_trajectories(args.demos)
-    venv = util.make_vec_env(ENV_ID, n_envs=16, rng=rng)
+    venv = util.make_vec_env(ENV_ID, n_envs=args.n_envs, rng=rng)
     if algo == "gail":
-        learner = make_ppo(venv, args.seed, args.timesteps, gamma=0.99, ent_coef=0.0)
+        learner = make_ppo(venv, args, gamma=args.gamma or 0.99, ent_coef=args.ent_coef or 0.0)
         reward_net = BasicRewardNet(venv.observation_space, venv.action_space, hid_sizes=(32, 32),
                                     normalize_input_layer=RunningNorm)
-        trainer = GAIL(demonstrations=trajs, demo_batch_size=1024, n_disc_updates_per_round=2,
-                       venv=venv, gen_algo=learner, reward_net=reward_net,
+        trainer = GAIL(demonstrations=trajs, demo_batch_size=args.demo_batch_size,
+                       n_disc_updates_per_round=args.disc_updates or 2, venv=venv,
+                       gen_algo=learner, reward_net=reward_net,
                        disc_opt_kwargs=dict(lr=1e-3), custom_logger=logger)
     else:
-        learner = make_ppo(venv, args.seed, args.timesteps, gamma=0.95, ent_coef=0.01)
+        learner = make_ppo(venv, args, gamma=args.gamma or 0.95,
+                           ent_coef=0.01 if args.ent_coef is None else args.ent_coef)
         shaped = BasicShapedRewardNet(venv.observation_space, venv.action_space,
                                       reward_hid_sizes=(32,), potential_hid_sizes=(32, 32),
                                       discount_factor=0.99, normalize_input_layer=RunningNorm)
-        reward_net = NormalizedRewardNet(shaped, normalize_output_layer=RunningNorm)
-        trainer = AIRL(demonstrations=trajs, demo_batch_size=1024, n_disc_updates_per_round=16,
+        reward_net = (shaped if args.raw_reward
+                      else NormalizedRewardNet(shaped, normalize_output_layer=RunningNorm))
+        trainer = AIRL(demonstrations=trajs, demo_batch_size=args.demo_batch_size,
+                       n_disc_updates_per_round=args.disc_updates or 16,
                        venv=venv, gen_algo=learner, reward_net=reward_net,
                        disc_opt_kwargs=dict(lr=1e-3), custom_logger=logger)
     t = time.perf_counter()
@@ -164,7 +171,7 @@ def train_preferences(args, rng, logger):
     from imitation.util import util
     from imitation.util.networks import RunningNorm
 
-    venv = util.make_vec_env(ENV_ID, n_envs=16, rng=rng)
+    venv = util.make_vec_env(ENV_ID, n_envs=args.n_envs, rng=rng)
     members = [BasicRewardNet(venv.observation_space, venv.action_space, hid_sizes=(32, 32),
                               use_action=False, normalize_input_layer=RunningNorm)
                for _ in range(3)]
@@ -176,7 +183,7 @@ def train_preferences(args, rng, logger):
     gatherer = pc.SyntheticGatherer(rng=rng, sample=False, custom_logger=logger)
     reward_trainer = pc.EnsembleTrainer(preference_model, loss=pc.CrossEntropyRewardLoss(),
                                         rng=rng, epochs=3, lr=1e-3, custom_logger=logger)
-    learner = make_ppo(venv, args.seed, args.timesteps, gamma=0.99, ent_coef=0.0)
+    learner = make_ppo(venv, args, gamma=0.99, ent_coef=0.0)
     agent = pc.AgentTrainer(algorithm=learner,
                             reward_fn=NormalizedRewardNet(reward_net, RunningNorm),
                             venv=venv, rng=rng, exploration_frac=0.0, custom_logger=logger)
@@ -206,6 +213,23 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--discount", type=float, default=1.0)
     parser.add_argument("--eval-episodes", type=int, default=50)
+    ppo = parser.add_argument_group("PPO (defaults: this package's PPOConfig())")
+    ppo.add_argument("--n-envs", type=int, default=16)
+    ppo.add_argument("--n-steps", type=int, default=128)
+    ppo.add_argument("--batch-size", type=int, default=512)
+    ppo.add_argument("--n-epochs", type=int, default=4)
+    ppo.add_argument("--learning-rate", type=float, default=1e-3)
+    ppo.add_argument("--constant-lr", action="store_true", help="no annealing")
+    ppo.add_argument("--no-value-clip", action="store_true")
+    ppo.add_argument("--clip-range", type=float, default=0.2)
+    ppo.add_argument("--vf-coef", type=float, default=0.5)
+    ppo.add_argument("--gamma", type=float, default=None, help="default: the algorithm's")
+    ppo.add_argument("--ent-coef", type=float, default=None, help="default: the algorithm's")
+    ppo.add_argument("--disc-updates", type=int, default=None,
+                     help="discriminator steps a round (default: the algorithm's)")
+    ppo.add_argument("--demo-batch-size", type=int, default=1024)
+    ppo.add_argument("--raw-reward", action="store_true",
+                     help="AIRL: the generator sees f itself, not running-normalised")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if args.algo in ("bc", "gail", "airl") and args.demos is None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import jaxrl_align  # noqa: F401  (the platform's XLA settings, before anything starts JAX)
 from experiments.bench.harness import finish_report, machine_info
 from experiments.bench.peer import REPO, RECORD_FIELDS, all_rows
 

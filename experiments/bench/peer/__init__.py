@@ -49,6 +49,57 @@ class Row:
     """alternating pairs by default (a ratio near 1 needs three or more; a ratio of 30 one)"""
 
 
+def train_and_evaluate(row: str, env, env_params, algo, data, seeds: int, work, work_unit: str,
+                       eval_episodes: int, exact_return=None) -> dict:
+    """Our side of a row, timed as the peers time theirs: every seed's whole run
+    (`jaxrl_align.algorithm.train`: `init` and every update, vmapped over the seeds in one
+    program) compiled ahead of time (compile_s, from whatever cache the process has) and run once
+    (run_s); then each final policy's `eval_episodes` deterministic episodes (the runner's
+    `rollout_episodes`, from its evaluation key stream), or `exact_return(state, env_params)` of
+    one seed's state. `work(state)` is the work per seed; returns the record (RECORD_FIELDS)
+    but `wall_s`, which `experiments.bench.peer.ours` adds: the process's whole time."""
+    import jax
+
+    from jaxrl_align import algorithm
+    from jaxrl_align.data.rollout import max_episode_steps, rollout_episodes
+    from jaxrl_align.runtime import outputs, runner
+
+    num_updates = runner.num_updates_of(runner.RunSettings(), algo)
+    keys = runner.seed_keys(range(seeds))
+    train = jax.jit(jax.vmap(lambda key, data: algorithm.train(algo, key, data, num_updates)[0],
+                             in_axes=(0, None)))
+    import time
+
+    t = time.perf_counter()
+    compiled = train.lower(keys, data).compile()
+    compile_s = time.perf_counter() - t
+    t = time.perf_counter()
+    states = jax.block_until_ready(compiled(keys, data))
+    run_s = time.perf_counter() - t
+    if exact_return is not None:
+        returns = [exact_return(jax.tree.map(lambda x: x[i], states), env_params)
+                   for i in range(seeds)]
+        eval_episodes = 1
+    else:
+        def mean_return(state, key):
+            policy = lambda k, obs: algo.act(state, k, obs, True)
+            return rollout_episodes(env, env_params, policy, key, eval_episodes,
+                                    max_episode_steps(env_params)).returns.mean()
+
+        eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, runner.EVAL_STREAM))(keys)
+        returns = jax.device_get(jax.jit(jax.vmap(mean_return))(states, eval_keys))
+    return dict(side="ours", row=row, seeds=seeds, work=int(work(states)), work_unit=work_unit,
+                compile_s=compile_s, run_s=run_s, returns=[float(r) for r in returns], eval_episodes=eval_episodes,
+                versions=outputs.package_versions())
+
+
+def env_steps_per_seed(states) -> int:
+    """A vmapped state's environment steps, of its first seed (every seed takes as many)."""
+    import numpy as np
+
+    return int(np.asarray(states.env_steps).reshape(-1)[0])
+
+
 def all_rows() -> dict[str, Row]:
     """Every row, in the table's order."""
     from experiments.bench.peer import imitation_rows, ppo

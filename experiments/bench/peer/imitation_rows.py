@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import os
 import sys
-import time
-from dataclasses import replace
 from pathlib import Path
 
-from experiments.bench.peer import REPO, Row
+from experiments.bench.peer import REPO, Row, env_steps_per_seed, train_and_evaluate
 
 CARTPOLE = "seals/CartPole-v0"
 CLIFF_WORLD = "seals/CliffWorld7x4-v0"
@@ -26,7 +24,6 @@ DEMO_EPISODES = 10
 GAIL_TIMESTEPS = 600_000  # 7 of 8 seeds reach the expert (docs/algorithms/adversarial.md)
 MCE_ITERATIONS = 1000
 EVAL_EPISODES = 50
-WALL_START = time.perf_counter()  # our side's process imports this module first
 # imitation's interpreter (`make imitation-env`), or where JAXRL_IMITATION_PYTHON points.
 PEER_PYTHON = Path(os.environ.get("JAXRL_IMITATION_PYTHON",
                                   REPO / ".venv-imitation" / "bin" / "python"))
@@ -55,48 +52,10 @@ def export_controller_demos(path: Path) -> Path:
 
 
 def run_ours(row: str, env_id: str, algo, data, work, unit: str, exact_return=None) -> dict:
-    """Our side of a row, timed as the peers time theirs: the whole run (`algorithm.train`: init
-    and every update, one compiled program, compilation timed apart), then the final policy's
-    evaluation (50 deterministic episodes, as the runner's), or `exact_return(state, params)`."""
-    import jax
-    import numpy as np
-
     import envs
-    from jaxrl_align import algorithm
-    from jaxrl_align.data.rollout import max_episode_steps, rollout_episodes
-    from jaxrl_align.runtime import outputs, runner
 
-    env, params = envs.make(env_id)
-    num_updates = runner.num_updates_of(runner.RunSettings(), algo)
-    keys = runner.seed_keys([0])
-    train = jax.jit(jax.vmap(lambda key, data: algorithm.train(algo, key, data, num_updates)[0],
-                             in_axes=(0, None)))
-    t = time.perf_counter()
-    compiled = train.lower(keys, data).compile()
-    compile_s = time.perf_counter() - t
-    t = time.perf_counter()
-    state = jax.block_until_ready(compiled(keys, data))
-    run_s = time.perf_counter() - t
-    if exact_return is not None:
-        returns, episodes = [exact_return(jax.tree.map(lambda x: x[0], state), params)], 1
-    else:
-        def evaluate(state, key):
-            policy = lambda k, obs: algo.act(state, k, obs, True)
-            return rollout_episodes(env, params, policy, key, EVAL_EPISODES,
-                                    max_episode_steps(params)).returns
-        eval_keys = jax.vmap(jax.random.fold_in, (0, None))(keys, 1)
-        returns = np.asarray(jax.jit(jax.vmap(evaluate))(state, eval_keys)).mean(axis=1)
-        episodes = EVAL_EPISODES
-    return dict(side="ours", row=row, seeds=1, work=int(work(state)), work_unit=unit,
-                compile_s=compile_s, run_s=run_s, wall_s=time.perf_counter() - WALL_START,
-                returns=[float(r) for r in returns], eval_episodes=episodes,
-                versions=outputs.package_versions())
-
-
-def env_steps(state) -> int:
-    import numpy as np
-
-    return int(np.asarray(state.env_steps).reshape(-1)[0])
+    return train_and_evaluate(row, *envs.make(env_id), algo, data, 1, work, unit, EVAL_EPISODES,
+                              exact_return)
 
 
 def _demos():
@@ -123,7 +82,7 @@ def ours_gail() -> dict:
 
     config = gail.GAILConfig(ppo=ppo.PPOConfig(total_timesteps=GAIL_TIMESTEPS))
     return run_ours("gail", CARTPOLE, gail.make(config, *envs.make(CARTPOLE)), _demos(),
-                    env_steps, "generator env steps")
+                    env_steps_per_seed, "generator env steps")
 
 
 # imitation 1.0's GAIL tutorial (docs/tutorials/3_train_gail.ipynb) on both sides: SB3 PPO with
@@ -147,7 +106,7 @@ def ours_gail_tutorial() -> dict:
         num_envs=8, num_steps=2048, update_epochs=5, num_minibatches=2048 * 8 // 64, lr=4e-4,
         anneal_lr=False, gamma=0.95, clip_value=False, total_timesteps=GAIL_TUTORIAL_TIMESTEPS))
     return run_ours("gail_tutorial", CARTPOLE, gail.make(config, *envs.make(CARTPOLE)),
-                    _demos(), env_steps, "generator env steps")
+                    _demos(), env_steps_per_seed, "generator env steps")
 
 
 # imitation 1.0's AIRL tutorial (docs/tutorials/4_train_airl.ipynb) on both sides: 8
@@ -176,7 +135,7 @@ def ours_airl_tutorial() -> dict:
                           clip_eps=0.1, vf_coef=0.1, ent_coef=0.0, clip_value=False,
                           total_timesteps=AIRL_TUTORIAL_TIMESTEPS))
     return run_ours("airl_tutorial", CARTPOLE, airl.make(config, *envs.make(CARTPOLE)),
-                    _demos(), env_steps, "generator env steps")
+                    _demos(), env_steps_per_seed, "generator env steps")
 
 
 def ours_airl() -> dict:
@@ -185,7 +144,7 @@ def ours_airl() -> dict:
 
     config = airl.AIRLConfig()
     return run_ours("airl", CARTPOLE, airl.make(config, *envs.make(CARTPOLE)), _demos(),
-                    env_steps, "generator env steps")
+                    env_steps_per_seed, "generator env steps")
 
 
 def ours_mce_irl() -> dict:
@@ -212,7 +171,7 @@ def ours_preferences() -> dict:
 
     config = preference_comparisons.PreferenceComparisonsConfig()
     return run_ours("preferences", CARTPOLE,
-                    preference_comparisons.make(config, *envs.make(CARTPOLE)), None, env_steps,
+                    preference_comparisons.make(config, *envs.make(CARTPOLE)), None, env_steps_per_seed,
                     "agent env steps")
 
 

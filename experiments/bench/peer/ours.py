@@ -1,7 +1,11 @@
 """Our side of one row, in a fresh process: `python -m experiments.bench.peer.ours ROW OUT`
 (what `experiments.bench.peers` runs; the record is written atomically to OUT)."""
-import sys
-from pathlib import Path
+import time
+
+START = time.perf_counter()  # wall_s counts from here: imports, set-up, training, evaluation
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 if __name__ == "__main__":
     from experiments.bench.peer import all_rows
@@ -12,6 +16,7 @@ if __name__ == "__main__":
     if "--compile-cache" in sys.argv[3:]:
         compilation_cache.enable()
     record = all_rows()[row].ours()
+    record["wall_s"] = time.perf_counter() - START
     outputs.write_json(out, record)
     print(f"ours {row}: returns {', '.join(f'{r:.1f}' for r in record['returns'])}, "
           f"compile {record['compile_s']:.1f} s, run {record['run_s']:.1f} s; wrote {out}")

@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from envs.controllers import cartpole_controller
-from experiments.bench.harness import finish_report, machine_info
+from experiments.bench.harness import finish_report, machine_info, text_table
 
 ENV_ID = "seals/CartPole-v0"
 ALGORITHMS = ("gail", "airl")
@@ -87,11 +87,7 @@ def format_table(rows: list[dict]) -> str:
               f"{r['run_s']:.1f}", f"{r['steps_per_s_per_seed'] / 1e3:.1f}k",
               f"{r['steps_per_s_total'] / 1e3:.1f}k", f"{r['seeds_at_0_9']}/{r['seeds']}",
               f"{r['iqm']:.3f}", f"{np.mean(r['final_returns']):.1f}") for r in rows]
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
-    fmt = lambda cells: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                                  for i, (c, w) in enumerate(zip(cells, widths)))
-    return "\n".join([fmt(header), "  ".join("-" * w for w in widths)]
-                     + [fmt(line) for line in lines])
+    return text_table(header, lines, left=(0,))
 
 
 def main(flags: BenchFlags) -> dict:

@@ -33,7 +33,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments.bench.harness import finish_report, machine_info, measurement, time_program
+from experiments.bench.harness import (finish_report, machine_info, measurement, text_table,
+                                        time_program)
 
 SEED_COUNTS = (1, 8)
 RESULT_SEEDS = 8
@@ -194,11 +195,7 @@ def format_results(results: list[dict], pendulum_threshold: float = -250.0) -> s
 
 
 def _table(header, lines, left: int) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
-    fmt = lambda cells: "  ".join(str(c).ljust(w) if i < left else str(c).rjust(w)
-                                  for i, (c, w) in enumerate(zip(cells, widths)))
-    return "\n".join([fmt(header), "  ".join("-" * w for w in widths)]
-                     + [fmt(line) for line in lines])
+    return text_table(header, lines, left=lambda i: i < left)
 
 
 def comparison(results: list[dict]) -> dict | None:

@@ -27,7 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from envs.controllers import cartpole_controller
-from experiments.bench.harness import finish_report, machine_info, measurement, time_program
+from experiments.bench.harness import (finish_report, machine_info, measurement, text_table,
+                                        time_program)
 
 ENV_ID = "seals/CartPole-v0"
 SEED_COUNTS = (1, 8)
@@ -102,11 +103,7 @@ def training_row(num_seeds: int, flags: BenchFlags, env, env_params, trajs) -> d
 
 
 def _table(header, lines) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
-    fmt = lambda cells: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                                  for i, (c, w) in enumerate(zip(cells, widths)))
-    return "\n".join([fmt(header), "  ".join("-" * w for w in widths)]
-                     + [fmt(line) for line in lines])
+    return text_table(header, lines, left=(0,))
 
 
 def format_tables(kde_rows: list[dict], train_rows: list[dict]) -> str:

@@ -65,6 +65,17 @@ def measurement(name: str, sizes: str, timing: dict, work_per_call: float, seeds
                 throughput_per_seed_median=total_median / seeds if seeds else None, **timing)
 
 
+def text_table(header, lines, left=(0,)) -> str:
+    """The aligned plain-text table every bench prints: columns `left` (indices, or a predicate
+    of the index) flush left, the rest flush right, a rule under the header."""
+    is_left = left if callable(left) else (lambda i: i in left)
+    widths = [max(len(str(cell)) for cell in col) for col in zip(header, *lines)]
+    fmt = lambda cells: "  ".join(str(cell).ljust(w) if is_left(i) else str(cell).rjust(w)
+                                  for i, (cell, w) in enumerate(zip(cells, widths)))
+    return "\n".join([fmt(header), "  ".join("-" * w for w in widths)]
+                     + [fmt(line) for line in lines])
+
+
 def finish_report(record: dict, out: Path, note: str = "") -> Path:
     """The footer every bench script prints under its table (machine, load, note, wall time),
     then the record written atomically to `out`."""

@@ -65,7 +65,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.bench.harness import finish_report, machine_info
+from experiments.bench.harness import finish_report, machine_info, text_table
 
 ALGORITHMS = ("ppo", "bc", "gail", "airl", "mce_irl", "maxent_irl", "preferences", "dagger",
               "sqil", "density", "dqn", "sac")
@@ -622,11 +622,7 @@ def format_table(rows: dict[str, dict]) -> str:
             _si(c["kernels"] / r["chunk_updates"]),
             f"{c['dot_share']:.0%}" if c["dot_share"] is not None else "-",
             f"{r['eval_gflops']:.2f}"))
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
-    fmt = lambda cells: "  ".join(str(x).ljust(w) if i < 2 else str(x).rjust(w)
-                                  for i, (x, w) in enumerate(zip(cells, widths)))
-    return "\n".join([fmt(header), "  ".join("-" * w for w in widths)]
-                     + [fmt(line) for line in lines])
+    return text_table(header, lines, left=(0, 1))
 
 
 def measure_peak(flags: BenchFlags) -> dict:

@@ -47,7 +47,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments.bench.harness import finish_report, machine_info, measurement, time_program
+from experiments.bench.harness import (finish_report, machine_info, measurement, text_table,
+                                        time_program)
 
 IMITATION_MS_PER_ITERATION = (4.1, 4.6)  # PyTorch imitation, CliffWorld 7x4, H 40, MLP-256
 TARGET_S_PER_ITERATION = 1e-4
@@ -195,11 +196,7 @@ def format_table(rows: dict) -> str:
     lines = [(f"{key}", f"{r['compile_s']:.2f}", f"{r['s_per_iteration'] * 1e3:.4g}",
               f"{r['throughput_total']:,.0f}", r["target"],
               {True: "PASS", False: "FAIL", None: "-"}[r["passed"]]) for key, r in rows.items()]
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
-    fmt = lambda cells: "  ".join(str(c).ljust(w) if i in (0, 4) else str(c).rjust(w)
-                                  for i, (c, w) in enumerate(zip(cells, widths)))
-    return "\n".join([fmt(header), "  ".join("-" * w for w in widths)]
-                     + [fmt(line) for line in lines])
+    return text_table(header, lines, left=(0, 4))
 
 
 def main(flags: BenchFlags) -> dict:

@@ -50,7 +50,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.bench.harness import finish_report, machine_info, measurement, time_program
+from experiments.bench.harness import (finish_report, machine_info, measurement, text_table,
+                                        time_program)
 
 RUNNERS = ("plain_loop", "sync_vector_env")  # the references, beside the backends
 # (ratio, env count, at least): for the mujoco backend only.
@@ -385,11 +386,7 @@ def format_table(rows: dict[str, dict], comparisons: dict[str, dict]) -> str:
                       _fmt_rate(c["sync_vector_env_steps_per_s"]),
                       _fmt_ratio(c["vs_plain_loop"]), _fmt_ratio(c["vs_sync_vector_env"]),
                       _fmt_targets(c)))
-    widths = [max(len(str(cell)) for cell in col) for col in zip(header, *lines)]
-    fmt = lambda cells: "  ".join(
-        str(cell).ljust(w) if i in (0, 2, 10) else str(cell).rjust(w)
-        for i, (cell, w) in enumerate(zip(cells, widths)))
-    text = [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(line) for line in lines]
+    text = [text_table(header, lines, left=(0, 2, 10))]
     errors = [r for r in rows.values() if r.get("error") and r["runner"] in RUNNERS]
     text += [f"{r['task']} {r['runner']} ({_envs_text(r['num_envs'])}): error {r['error']}"
              for r in errors]

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import jax
 
-from experiments.bench.harness import finish_report, machine_info, measurement, time_program
+from experiments.bench.harness import (finish_report, machine_info, measurement, text_table,
+                                        time_program)
 from experiments.configs import DQN_CARTPOLE
 
 SEED_COUNTS = (1, 8)
@@ -120,11 +121,7 @@ def format_table(rows: list[dict]) -> str:
     lines = [(r["name"], r["env"], r["sizes"], f"{r['compile_s']:.1f}", f"{r['run_s']:.3f}",
               _fmt_rate(r["throughput_per_seed"]), _fmt_rate(r["throughput_total"]),
               _fmt_rate(r["gradient_steps_per_s_per_seed"])) for r in rows]
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
-    fmt = lambda cells: "  ".join(str(c).ljust(w) if i < 3 else str(c).rjust(w)
-                                  for i, (c, w) in enumerate(zip(cells, widths)))
-    return "\n".join([fmt(header), "  ".join("-" * w for w in widths)]
-                     + [fmt(line) for line in lines])
+    return text_table(header, lines, left=(0, 1, 2))
 
 
 def main(flags: BenchFlags) -> dict:

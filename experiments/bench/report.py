@@ -43,6 +43,12 @@ BENCHES = (
           "training throughput, ours over the peer's, the median over the pairs (their count in "
           "brackets); wall ×: whole processes, ours compiling from an empty cache. Settings per "
           "row: `experiments/bench/peer/`."),
+    Bench("machine", "Against the machine: each training program's FLOP rate",
+          "python -m experiments.bench.machine --out docs/results/machine-<label>.json",
+          "Flops per update by XLA's cost analysis, each loop body multiplied by its trip count "
+          "(docs/performance.md, \"Against the machine\"); a fraction is of the float32 "
+          "square-matmul peak measured in the same run, \"of small\" of a chain of "
+          "(512, 64)·(64, 64) products."),
     Bench("throughput", "Throughput: environment steps, PPO, BC, start-up",
           "python -m experiments.bench.throughput --out docs/results/throughput-<label>.json",
           "`before` is the code at 72662ed (before the layered package), `after` this tree; the "
@@ -159,7 +165,22 @@ def peers_table(files) -> list[str]:
     return lines[:-1]
 
 
-TABLES = {"peers": peers_table, "throughput": throughput_table, "mce_irl": mce_table,
+def machine_table(files) -> list[str]:
+    from experiments.bench.machine import format_table
+
+    lines = []
+    for label, record in files:
+        peak = record["peak"]
+        lines += [f"`{label}`: peak {peak['gflops']:.0f} GFLOP/s (square matmul), "
+                  f"{peak['small_gflops']:.0f} GFLOP/s (small products).", "", "```",
+                  format_table(record["programs"]), "```", ""]
+        lines += [f"- {name}: {r['reason']}" for name, r in record["programs"].items()
+                  if r.get("reason")]
+        lines.append("")
+    return lines[:-1]
+
+
+TABLES = {"peers": peers_table, "machine": machine_table, "throughput": throughput_table, "mce_irl": mce_table,
           "preferences": preferences_table, "adversarial": adversarial_table}
 
 

@@ -37,7 +37,8 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from experiments.bench.harness import finish_report, machine_info, measurement, time_program
+from experiments.bench.harness import (finish_report, machine_info, measurement, text_table,
+                                        time_program)
 
 ENV_ID = "seals/CartPole-v0"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -340,12 +341,7 @@ def format_table(rows: dict[str, dict]) -> str:
             f"{_fmt_rate(r['throughput_total'])} {unit}" if r["throughput_total"] else "-",
             r["target"], {True: "PASS", False: "FAIL", None: "-"}[passed]
             if not r.get("target_skipped") else "skip"))
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
-    fmt = lambda cells: "  ".join(
-        str(c).ljust(w) if i < 2 or i >= 6 else str(c).rjust(w)
-        for i, (c, w) in enumerate(zip(cells, widths)))
-    sep = "  ".join("-" * w for w in widths)
-    return "\n".join([fmt(header), sep] + [fmt(line) for line in lines])
+    return text_table(header, lines, left=lambda i: i < 2 or i >= 6)
 
 
 def main(flags: BenchFlags) -> dict:

@@ -360,13 +360,10 @@ def make_case(name: str, demos: dict) -> Case:
 
 def controller_demos() -> dict:
     """10 episodes × 500 steps of the CartPole controller, as tests/conftest.py makes them."""
-    import envs
-    from envs.controllers import cartpole_controller
-    from jaxrl_align.data import demonstrations, rollout
+    from experiments.controller_demos import controller_episodes
+    from jaxrl_align.data import demonstrations
 
-    env, params = envs.make("seals/CartPole-v0")
-    trajs = rollout.collect_episodes(env, params, cartpole_controller, jax.random.PRNGKey(0),
-                                     10, 500)
+    trajs = controller_episodes("seals/CartPole-v0", 10)
     return dict(trajectories=trajs, transitions=demonstrations.demo_transitions(trajs))
 
 

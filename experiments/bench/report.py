@@ -180,8 +180,9 @@ def machine_table(files) -> list[str]:
     return lines[:-1]
 
 
-TABLES = {"peers": peers_table, "machine": machine_table, "throughput": throughput_table, "mce_irl": mce_table,
-          "preferences": preferences_table, "adversarial": adversarial_table}
+TABLES = {"peers": peers_table, "machine": machine_table, "throughput": throughput_table,
+          "mce_irl": mce_table, "preferences": preferences_table,
+          "adversarial": adversarial_table}
 
 
 def render() -> str:

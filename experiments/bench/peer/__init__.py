@@ -11,6 +11,7 @@ Each module of this folder that defines rows exports `ROWS: dict[str, Row]`.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -35,8 +36,6 @@ RECORD_FIELDS = (
 
 @dataclass(frozen=True)
 class Row:
-    algo: str
-    """the algorithm's name in the table (ppo, bc, gail, airl, mce_irl, preferences, ...)"""
     peer: str
     """the peer library ("imitation", "rejax")"""
     settings: str
@@ -68,8 +67,6 @@ def train_and_evaluate(row: str, env, env_params, algo, data, seeds: int, work, 
     keys = runner.seed_keys(range(seeds))
     train = jax.jit(jax.vmap(lambda key, data: algorithm.train(algo, key, data, num_updates)[0],
                              in_axes=(0, None)))
-    import time
-
     t = time.perf_counter()
     compiled = train.lower(keys, data).compile()
     compile_s = time.perf_counter() - t
@@ -89,8 +86,8 @@ def train_and_evaluate(row: str, env, env_params, algo, data, seeds: int, work, 
         eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, runner.EVAL_STREAM))(keys)
         returns = jax.device_get(jax.jit(jax.vmap(mean_return))(states, eval_keys))
     return dict(side="ours", row=row, seeds=seeds, work=int(work(states)), work_unit=work_unit,
-                compile_s=compile_s, run_s=run_s, returns=[float(r) for r in returns], eval_episodes=eval_episodes,
-                versions=outputs.package_versions())
+                compile_s=compile_s, run_s=run_s, returns=[float(r) for r in returns],
+                eval_episodes=eval_episodes, versions=outputs.package_versions())
 
 
 def env_steps_per_seed(states) -> int:

@@ -6,9 +6,10 @@ how each setting was translated).
 Our side times what the peer times: the whole training run (`jaxrl_align.algorithm.train`:
 `init`, with preference comparisons' first reward training, and every update, as one compiled
 program; compilation timed apart, from an empty cache), then evaluates the final policy apart
-(50 deterministic episodes; MCE IRL: the exact expected return). The demonstrations are 10 episodes of the
-hand-written controller (500 each), collected here with key 0 and exported for the peer as flat
-arrays (`demos.npz` beside the record; `experiments.density_vs_imitation.export_demos`).
+(50 deterministic episodes; MCE IRL: the exact expected return). The demonstrations are 10
+episodes of the hand-written controller (500 each), collected here with key 0 and exported for
+the peer as flat arrays (`demos.npz` beside the record;
+`experiments.density_vs_imitation.export_demos`).
 """
 from __future__ import annotations
 
@@ -31,15 +32,9 @@ PEER_SCRIPT = REPO / "experiments" / "bench" / "peer" / "imitation_side.py"
 
 
 def controller_demos():
-    import jax
+    from experiments.controller_demos import controller_episodes
 
-    import envs
-    from envs.controllers import cartpole_controller
-    from jaxrl_align.data import rollout
-
-    env, params = envs.make(CARTPOLE)
-    return rollout.collect_episodes(env, params, cartpole_controller, jax.random.PRNGKey(0),
-                                    DEMO_EPISODES, 500)
+    return controller_episodes(CARTPOLE, DEMO_EPISODES)
 
 
 def export_controller_demos(path: Path) -> Path:
@@ -51,11 +46,14 @@ def export_controller_demos(path: Path) -> Path:
     return path
 
 
-def run_ours(row: str, env_id: str, algo, data, work, unit: str, exact_return=None) -> dict:
+def run_ours(row: str, env_id: str, make, config, data, work, unit: str,
+             exact_return=None) -> dict:
+    """One seed of `make(config, env, env_params)` on `env_id` (`train_and_evaluate`)."""
     import envs
 
-    return train_and_evaluate(row, *envs.make(env_id), algo, data, 1, work, unit, EVAL_EPISODES,
-                              exact_return)
+    env, env_params = envs.make(env_id)
+    return train_and_evaluate(row, env, env_params, make(config, env, env_params), data, 1, work,
+                              unit, EVAL_EPISODES, exact_return)
 
 
 def _demos():
@@ -65,23 +63,21 @@ def _demos():
 
 
 def ours_bc() -> dict:
-    import envs
     from jaxrl_align.algorithms import bc
 
     config = bc.BCConfig()
     transitions = DEMO_EPISODES * 500
-    return run_ours("bc", CARTPOLE, bc.make(config, *envs.make(CARTPOLE)), _demos(),
+    return run_ours("bc", CARTPOLE, bc.make, config, _demos(),
                     lambda state: config.epochs * (transitions // config.batch_size),
                     "gradient steps")
 
 
 def ours_gail() -> dict:
-    import envs
     from jaxrl_align.algorithms.adversarial import gail
     from jaxrl_align.rl import ppo
 
     config = gail.GAILConfig(ppo=ppo.PPOConfig(total_timesteps=GAIL_TIMESTEPS))
-    return run_ours("gail", CARTPOLE, gail.make(config, *envs.make(CARTPOLE)), _demos(),
+    return run_ours("gail", CARTPOLE, gail.make, config, _demos(),
                     env_steps_per_seed, "generator env steps")
 
 
@@ -98,15 +94,13 @@ GAIL_TUTORIAL_PEER_FLAGS = ("--n-envs", "8", "--n-steps", "2048", "--batch-size"
 
 
 def ours_gail_tutorial() -> dict:
-    import envs
     from jaxrl_align.algorithms.adversarial import gail
     from jaxrl_align.rl import ppo
 
     config = gail.GAILConfig(n_disc_updates_per_round=8, ppo=ppo.PPOConfig(
         num_envs=8, num_steps=2048, update_epochs=5, num_minibatches=2048 * 8 // 64, lr=4e-4,
         anneal_lr=False, gamma=0.95, clip_value=False, total_timesteps=GAIL_TUTORIAL_TIMESTEPS))
-    return run_ours("gail_tutorial", CARTPOLE, gail.make(config, *envs.make(CARTPOLE)),
-                    _demos(), env_steps_per_seed, "generator env steps")
+    return run_ours("gail_tutorial", CARTPOLE, gail.make, config, _demos(), env_steps_per_seed, "generator env steps")
 
 
 # imitation 1.0's AIRL tutorial (docs/tutorials/4_train_airl.ipynb) on both sides: 8
@@ -124,7 +118,6 @@ AIRL_TUTORIAL_PEER_FLAGS = ("--n-envs", "8", "--n-steps", "2048", "--batch-size"
 
 
 def ours_airl_tutorial() -> dict:
-    import envs
     from jaxrl_align.algorithms.adversarial import airl
     from jaxrl_align.rl import ppo
 
@@ -134,16 +127,14 @@ def ours_airl_tutorial() -> dict:
                           num_minibatches=2048 * 8 // 64, lr=5e-4, anneal_lr=False, gamma=0.95,
                           clip_eps=0.1, vf_coef=0.1, ent_coef=0.0, clip_value=False,
                           total_timesteps=AIRL_TUTORIAL_TIMESTEPS))
-    return run_ours("airl_tutorial", CARTPOLE, airl.make(config, *envs.make(CARTPOLE)),
-                    _demos(), env_steps_per_seed, "generator env steps")
+    return run_ours("airl_tutorial", CARTPOLE, airl.make, config, _demos(), env_steps_per_seed, "generator env steps")
 
 
 def ours_airl() -> dict:
-    import envs
     from jaxrl_align.algorithms.adversarial import airl
 
     config = airl.AIRLConfig()
-    return run_ours("airl", CARTPOLE, airl.make(config, *envs.make(CARTPOLE)), _demos(),
+    return run_ours("airl", CARTPOLE, airl.make, config, _demos(),
                     env_steps_per_seed, "generator env steps")
 
 
@@ -159,20 +150,17 @@ def ours_mce_irl() -> dict:
     def exact_return(state, params):  # the learned policy's expected true return
         return float(np.asarray(state.occupancy, np.float64) @ np.asarray(params.reward))
 
-    env, params = envs.make(CLIFF_WORLD)
-    data = occupancy_matching.expert_data(params, config.discount)
-    return run_ours("mce_irl", CLIFF_WORLD, mce_irl.make(config, env, params), data,
+    data = occupancy_matching.expert_data(envs.make(CLIFF_WORLD)[1], config.discount)
+    return run_ours("mce_irl", CLIFF_WORLD, mce_irl.make, config, data,
                     lambda state: MCE_ITERATIONS, "iterations", exact_return)
 
 
 def ours_preferences() -> dict:
-    import envs
     from jaxrl_align.algorithms import preference_comparisons
 
     config = preference_comparisons.PreferenceComparisonsConfig()
-    return run_ours("preferences", CARTPOLE,
-                    preference_comparisons.make(config, *envs.make(CARTPOLE)), None, env_steps_per_seed,
-                    "agent env steps")
+    return run_ours("preferences", CARTPOLE, preference_comparisons.make, config, None,
+                    env_steps_per_seed, "agent env steps")
 
 
 def peer(row: str, algo: str, *flags: str):
@@ -192,24 +180,25 @@ def _preference_flags() -> list[str]:
 
 
 ROWS = {
-    "bc": Row("bc", "imitation", "CartPole, 10 demos, 40 epochs of batch 32, 32-32 tanh",
+    "bc": Row("imitation", "CartPole, 10 demos, 40 epochs of batch 32, 32-32 tanh",
               ours_bc, peer("bc", "bc", "--epochs", "40")),
-    "gail": Row("gail", "imitation", f"CartPole, 10 demos, {GAIL_TIMESTEPS:,} generator steps",
+    "gail": Row("imitation", f"CartPole, 10 demos, {GAIL_TIMESTEPS:,} generator steps",
                 ours_gail, peer("gail", "gail", "--timesteps", str(GAIL_TIMESTEPS))),
     "gail_tutorial": Row(
-        "gail", "imitation", "CartPole, 10 demos, imitation's GAIL tutorial settings (8 x 2048 "
+        "imitation", "CartPole, 10 demos, imitation's GAIL tutorial settings (8 x 2048 "
         f"steps, minibatch 64, 5 epochs), {GAIL_TUTORIAL_TIMESTEPS:,} generator steps",
         ours_gail_tutorial, peer("gail_tutorial", "gail", *GAIL_TUTORIAL_PEER_FLAGS)),
-    "airl": Row("airl", "imitation", "CartPole, 10 demos, 800,000 generator steps", ours_airl,
+    "airl": Row("imitation", "CartPole, 10 demos, 800,000 generator steps", ours_airl,
                 peer("airl", "airl", "--timesteps", "800000")),
     "airl_tutorial": Row(
-        "airl", "imitation", "CartPole, 10 demos, imitation's AIRL tutorial settings (8 x 2048 "
+        "imitation", "CartPole, 10 demos, imitation's AIRL tutorial settings (8 x 2048 "
         f"steps, minibatch 64, 5 epochs), {AIRL_TUTORIAL_TIMESTEPS:,} generator steps",
         ours_airl_tutorial, peer("airl_tutorial", "airl", *AIRL_TUTORIAL_PEER_FLAGS)),
-    "mce_irl": Row("mce_irl", "imitation",
+    "mce_irl": Row("imitation",
                    f"CliffWorld 7x4, linear reward, {MCE_ITERATIONS:,} iterations", ours_mce_irl,
-                   peer("mce_irl", "mce_irl", "--iterations", str(MCE_ITERATIONS), "--lr", "0.01")),
-    "preferences": Row("preferences", "imitation",
+                   peer("mce_irl", "mce_irl", "--iterations", str(MCE_ITERATIONS),
+                        "--lr", "0.01")),
+    "preferences": Row("imitation",
                        "CartPole, 2,000 comparisons, ~1M agent steps", ours_preferences,
                        lambda out: peer("preferences", "preferences", *_preference_flags())(out)),
 }

@@ -31,8 +31,8 @@ imitation), each row's defaults in `experiments/bench/peer/imitation_rows.py`:
   pair, logit disagreement), deterministic synthetic labels (`sample=False`), 25-step fragments,
   2,000 comparisons on the hyperbolic schedule with 10% first, 160 epochs on those first ones
   (ours: 1,000 steps of 32 pairs) and 3 epochs an iteration after, Adam 1e-3, the agent's
-  reward running-normalised. imitation trains the reward in a few long phases (`--iterations`), ours
-  a few steps every PPO round, and has no separate ε-greedy query rollout: those stay
+  reward running-normalised. imitation trains the reward in a few long phases (`--iterations`),
+  ours a few steps every PPO round, and has no separate ε-greedy query rollout: those stay
   imitation's, so this row compares time to a return, not identical computations.
 Evaluation: `evaluate_policy`, deterministic, `--eval-episodes` episodes (50, as the runner).
 """
@@ -69,7 +69,8 @@ def make_ppo(venv, args, gamma: float, ent_coef: float):
                   learning_rate=args.learning_rate if args.constant_lr else annealed,
                   gamma=gamma, gae_lambda=0.95, clip_range=args.clip_range,
                   clip_range_vf=None if args.no_value_clip else args.clip_range,
-                  ent_coef=ent_coef, vf_coef=args.vf_coef, max_grad_norm=0.5, seed=args.seed, device="cpu")
+                  ent_coef=ent_coef, vf_coef=args.vf_coef, max_grad_norm=0.5, seed=args.seed,
+                  device="cpu")
     return learner
 
 
@@ -113,7 +114,8 @@ def train_adversarial(args, rng, logger, algo: str):
     trajs = load_trajectories(args.demos)
     venv = util.make_vec_env(ENV_ID, n_envs=args.n_envs, rng=rng)
     if algo == "gail":
-        learner = make_ppo(venv, args, gamma=args.gamma or 0.99, ent_coef=args.ent_coef or 0.0)
+        learner = make_ppo(venv, args, gamma=0.99 if args.gamma is None else args.gamma,
+                           ent_coef=0.0 if args.ent_coef is None else args.ent_coef)
         reward_net = BasicRewardNet(venv.observation_space, venv.action_space, hid_sizes=(32, 32),
                                     normalize_input_layer=RunningNorm)
         trainer = GAIL(demonstrations=trajs, demo_batch_size=args.demo_batch_size,
@@ -121,7 +123,7 @@ def train_adversarial(args, rng, logger, algo: str):
                        gen_algo=learner, reward_net=reward_net,
                        disc_opt_kwargs=dict(lr=1e-3), custom_logger=logger)
     else:
-        learner = make_ppo(venv, args, gamma=args.gamma or 0.95,
+        learner = make_ppo(venv, args, gamma=0.95 if args.gamma is None else args.gamma,
                            ent_coef=0.01 if args.ent_coef is None else args.ent_coef)
         shaped = BasicShapedRewardNet(venv.observation_space, venv.action_space,
                                       reward_hid_sizes=(32,), potential_hid_sizes=(32, 32),

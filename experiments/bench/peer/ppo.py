@@ -48,7 +48,7 @@ def rejax_command(seeds: int, out: Path) -> list[str]:
 
 
 ROWS: dict[str, Row] = {
-    row_name(seeds): Row(algo="ppo", peer="rejax",
+    row_name(seeds): Row(peer="rejax",
                          settings=f"{seeds} seed{'s' if seeds > 1 else ''}, {SETTINGS}",
                          ours=partial(ours, seeds),
                          peer_command=partial(rejax_command, seeds), pairs=3)

@@ -1,7 +1,7 @@
 """This package against its peers, side by side in one sitting: imitation 1.0.1 (BC, GAIL, AIRL,
-MCE IRL, preference comparisons) and rejax 0.1.3 (PPO), the same settings and data on both
-sides (`experiments/bench/peer/`), each side a fresh process, alternating ours, peer, ours,
-peer, ... for every row.
+MCE IRL, preference comparisons, DAgger, SQIL, density) and rejax 0.1.3 (PPO, DQN, SAC), the same
+settings and data on both sides (`experiments/bench/peer/`), each side a fresh process,
+alternating ours, peer, ours, peer, ... for every row.
 
     make peer-envs                                   # .venv-imitation and .venv-rejax, once
     python -m experiments.bench.peers                # every row (~30 min on a 2-core CPU)
@@ -31,7 +31,7 @@ from experiments.bench.peer import REPO, RECORD_FIELDS, all_rows
 
 # What issue 22 asks of each row: our training throughput over the peer's, at equal or better
 # return.
-TARGETS = {"ppo_1_seed": 1.0, "ppo_16_seeds": 1.1, "bc": 30.0, "gail": 30.0, "airl": 15.0,
+TARGETS = {"ppo_1_seed": 1.0, "ppo_16_seeds": 1.1, "dqn": 1.0, "sac": 1.0, "bc": 30.0, "gail": 30.0, "airl": 15.0,
            "gail_tutorial": 30.0, "airl_tutorial": 15.0, "mce_irl": 30.0, "preferences": 5.0}
 
 

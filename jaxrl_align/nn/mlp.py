@@ -31,6 +31,10 @@ def _dense_product_bwd(residuals, out_grad):
     # with Eigen's transposed-operand product; XNNPACK only takes row-major operands. A
     # materialised transpose (the barrier keeps XLA from folding it back into the product)
     # sends the product to XNNPACK.
+    if out_rows.shape[-1] == 1:
+        # A one-wide layer (a critic's or a reward's head): XLA turns inputsᵀ·grad into a
+        # scalar loop over the transposed inputs; gradᵀ·inputs reads them row by row instead.
+        return jnp.dot(out_grad, kernel.T), jnp.dot(out_rows.T, rows).T
     inputs_t = jax.lax.optimization_barrier(rows.T)
     return jnp.dot(out_grad, kernel.T), jnp.dot(inputs_t, out_rows)
 

@@ -38,9 +38,12 @@ class ActorCritic(nn.Module):
     discrete: bool
     hidden: Sequence[int] = (64, 64)
     activation: str = "tanh"
+    xnnpack_weight_grads: bool = False  # see MLP
 
     @nn.compact
     def __call__(self, obs):
-        dist = Policy(self.act_dim, self.discrete, self.hidden, self.activation, name="policy")(obs)
-        value = MLP(self.hidden, 1, self.activation, out_scale=1.0, name="critic")(obs)[..., 0]
+        dist = Policy(self.act_dim, self.discrete, self.hidden, self.activation,
+                      self.xnnpack_weight_grads, name="policy")(obs)
+        value = MLP(self.hidden, 1, self.activation, out_scale=1.0,
+                    xnnpack_weight_grads=self.xnnpack_weight_grads, name="critic")(obs)[..., 0]
         return dist, value

@@ -160,7 +160,7 @@ class PPOEngine:
             raise ValueError(f"obs_normalization: 'box' needs a Box observation space, got "
                              f"{type(obs_space).__name__} (use 'none')")
         self.network = ActorCritic(self.spec.act_dim, self.spec.discrete_actions, config.hidden,
-                                   config.activation)
+                                   config.activation, xnnpack_weight_grads=True)
         schedule = (optim.linear_decay_per_update(
             config.update_epochs * config.num_minibatches, config.num_updates)
             if config.anneal_lr else None)

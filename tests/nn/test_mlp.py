@@ -12,19 +12,25 @@ def test_xnnpack_weight_grads_give_the_same_gradients():
     """The MLP option that routes weight gradients through a materialised transpose changes
     nothing but speed: values and gradients equal plain `nn.Dense`'s, vmapped too."""
     x = jax.random.normal(jax.random.PRNGKey(0), (3, 5, 7))
-    plain, fast = MLP((16, 8), 2), MLP((16, 8), 2, xnnpack_weight_grads=True)
-    params = jax.vmap(lambda k: plain.init(k, x[0]))(jax.random.split(jax.random.PRNGKey(1), 3))
 
     def loss(net):
         return lambda p, xs: jnp.sum(jnp.sin(net.apply(p, xs)))
 
-    # Same parameters: a network can switch the option on without re-initialising.
-    assert (jax.tree.structure(fast.init(jax.random.PRNGKey(1), x[0]))
-            == jax.tree.structure(plain.init(jax.random.PRNGKey(1), x[0])))
-    grads = [jax.jit(jax.vmap(jax.value_and_grad(loss(net), argnums=(0, 1))))(params, x)
-             for net in (plain, fast)]
-    for a, b in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1])):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for out_dim in (2, 1):  # a one-wide head takes its own weight-gradient product
+        plain, fast = MLP((16, 8), out_dim), MLP((16, 8), out_dim, xnnpack_weight_grads=True)
+        params = jax.vmap(lambda k: plain.init(k, x[0]))(
+            jax.random.split(jax.random.PRNGKey(1), 3))
+        # Same parameters: a network can switch the option on without re-initialising.
+        assert (jax.tree.structure(fast.init(jax.random.PRNGKey(1), x[0]))
+                == jax.tree.structure(plain.init(jax.random.PRNGKey(1), x[0])))
+        grads = [jax.jit(jax.vmap(jax.value_and_grad(loss(net), argnums=(0, 1))))(params, x)
+                 for net in (plain, fast)]
+        for a, b in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1])):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        unbatched = [jax.grad(loss(net))(jax.tree.map(lambda v: v[0], params), x[0])
+                     for net in (plain, fast)]
+        for a, b in zip(jax.tree.leaves(unbatched[0]), jax.tree.leaves(unbatched[1])):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_identity_input_option_gives_the_same_values_and_gradients():

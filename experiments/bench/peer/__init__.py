@@ -99,6 +99,6 @@ def env_steps_per_seed(states) -> int:
 
 def all_rows() -> dict[str, Row]:
     """Every row, in the table's order."""
-    from experiments.bench.peer import imitation_rows, ppo
+    from experiments.bench.peer import imitation_rows, off_policy, ppo
 
-    return {**ppo.ROWS, **imitation_rows.ROWS}
+    return {**ppo.ROWS, **off_policy.ROWS, **imitation_rows.ROWS}

@@ -1,7 +1,8 @@
-"""The rows against imitation 1.0.1: BC, GAIL, AIRL and preference comparisons on
-seals/CartPole-v0 and MCE IRL on seals/CliffWorld7x4-v0, one seed, this package's defaults on
-our side and their translation on imitation's (`experiments/bench/peer/imitation_side.py` says
-how each setting was translated).
+"""The rows against imitation 1.0.1: BC, GAIL, AIRL, preference comparisons, DAgger, SQIL and the
+density reward on seals/CartPole-v0 and MCE IRL on seals/CliffWorld7x4-v0, one seed, this
+package's defaults on our side (SQIL: its CartPole preset) and their translation on imitation's
+(`experiments/bench/peer/imitation_side.py` says how each setting was translated; the peer's
+flags are read off our configs).
 
 Our side times what the peer times: the whole training run (`jaxrl_align.algorithm.train`:
 `init`, with preference comparisons' first reward training, and every update, as one compiled
@@ -9,7 +10,9 @@ program; compilation timed apart, from an empty cache), then evaluates the final
 (50 deterministic episodes; MCE IRL: the exact expected return). The demonstrations are 10
 episodes of the hand-written controller (500 each), collected here with key 0 and exported for
 the peer as flat arrays (`demos.npz` beside the record;
-`experiments.density_vs_imitation.export_demos`).
+`experiments.density_vs_imitation.export_demos`). DAgger's expert is the same controller, queried
+at every step (imitation's side: the formula written out as an SB3 policy), with the
+demonstrations in round 0 on both sides.
 """
 from __future__ import annotations
 
@@ -163,6 +166,39 @@ def ours_preferences() -> dict:
                     env_steps_per_seed, "agent env steps")
 
 
+def ours_dagger() -> dict:
+    from envs.controllers import cartpole_controller
+    from jaxrl_align.algorithms import dagger
+
+    def make(config, env, env_params):
+        return dagger.make(config, env, env_params, dagger.policy_expert(cartpole_controller))
+
+    return run_ours("dagger", CARTPOLE, make, dagger.DAggerConfig(),
+                    dagger.DAggerData(demos=_demos()), env_steps_per_seed, "env steps")
+
+
+def sqil_config():
+    """SQIL's CartPole preset (the DQN preset at lr 1e-3, 15,000 steps: docs/algorithms/sqil.md):
+    `DQNConfig()`, SB3's defaults, is Atari-scale and needs 300,000 steps on CartPole."""
+    from experiments.configs import SQIL_CARTPOLE
+
+    return SQIL_CARTPOLE
+
+
+def ours_sqil() -> dict:
+    from jaxrl_align.algorithms import sqil
+
+    return run_ours("sqil", CARTPOLE, sqil.make, sqil_config(), _demos(), env_steps_per_seed,
+                    "env steps")
+
+
+def ours_density() -> dict:
+    from jaxrl_align.algorithms import density
+
+    return run_ours("density", CARTPOLE, density.make, density.DensityConfig(), _demos(),
+                    env_steps_per_seed, "agent env steps")
+
+
 def peer(row: str, algo: str, *flags: str):
     def command(out: Path) -> list[str]:
         demos = export_controller_demos(out.parent / "demos.npz")
@@ -177,6 +213,52 @@ def _preference_flags() -> list[str]:
     config = preference_comparisons.PreferenceComparisonsConfig()
     return ["--timesteps", "997888", "--comparisons", str(config.total_comparisons),
             "--iterations", "50"]
+
+
+def _dagger_flags() -> list[str]:
+    from jaxrl_align.algorithms import dagger
+
+    config = dagger.DAggerConfig()
+    if config.beta_schedule != "linear" or config.learner_deterministic:
+        raise ValueError("dagger: the peer translates the linear β schedule and sampled learner "
+                         "actions only")
+    # 3 environments x one 500-step episode: imitation's round of 3 episodes and >= 500 steps.
+    per_round = config.num_envs * config.steps_per_env(500)
+    return ["--timesteps", str(config.rounds * per_round), "--epochs", str(config.bc_epochs),
+            "--rampdown-rounds", str(config.rampdown_rounds), "--n-envs", str(config.num_envs)]
+
+
+def _sqil_flags() -> list[str]:
+    c = sqil_config()
+    return ["--timesteps", str(c.total_timesteps), "--n-envs", str(c.num_envs),
+            "--learning-rate", str(c.lr), *([] if c.anneal_lr else ["--constant-lr"]),
+            "--buffer-size", str(c.buffer_size), "--learning-starts", str(c.learning_starts),
+            "--batch-size", str(c.batch_size), "--tau", str(c.tau), "--gamma", str(c.gamma),
+            "--train-freq", str(c.train_freq), "--gradient-steps", str(c.gradient_steps),
+            "--target-update-interval", str(c.target_update_interval),
+            "--exploration-fraction", str(c.exploration_fraction),
+            "--exploration-initial-eps", str(c.exploration_initial_eps),
+            "--exploration-final-eps", str(c.exploration_final_eps),
+            "--max-grad-norm", str(c.max_grad_norm), "--q-hidden", *map(str, c.hidden),
+            "--q-activation", c.activation]
+
+
+def _density_flags() -> list[str]:
+    from jaxrl_align.algorithms import density
+
+    c = density.DensityConfig()
+    p = c.ppo
+    if (c.density_type, c.is_stationary, c.standardise_inputs) != ("state_action", True, True):
+        raise ValueError("density: the peer translates a stationary, standardised state-action "
+                         "density only")
+    return ["--timesteps", str(p.num_updates * p.steps_per_update), "--kernel", c.kernel,
+            "--bandwidth", str(c.kernel_bandwidth), "--n-envs", str(p.num_envs),
+            "--n-steps", str(p.num_steps),
+            "--batch-size", str(p.steps_per_update // p.num_minibatches),
+            "--n-epochs", str(p.update_epochs), "--learning-rate", str(p.lr),
+            *([] if p.anneal_lr else ["--constant-lr"]),
+            *([] if p.clip_value else ["--no-value-clip"]), "--clip-range", str(p.clip_eps),
+            "--vf-coef", str(p.vf_coef), "--gamma", str(p.gamma), "--ent-coef", str(p.ent_coef)]
 
 
 ROWS = {
@@ -201,6 +283,15 @@ ROWS = {
     "preferences": Row("imitation",
                        "CartPole, 2,000 comparisons, ~1M agent steps", ours_preferences,
                        lambda out: peer("preferences", "preferences", *_preference_flags())(out)),
+    "dagger": Row("imitation", "CartPole, the controller as expert (+10 demos in round 0), 15 "
+                  "rounds of 3 x 500 steps, β linear over 15, 4 BC epochs of batch 32 a round",
+                  ours_dagger, lambda out: peer("dagger", "dagger", *_dagger_flags())(out)),
+    "sqil": Row("imitation", "CartPole, 10 demos, DQN CartPole preset (batch 256, 128 gradient "
+                "steps per 256 env steps, lr 1e-3 annealed, 64-64 tanh), 15,000 env steps",
+                ours_sqil, lambda out: peer("sqil", "sqil", *_sqil_flags())(out)),
+    "density": Row("imitation", "CartPole, 10 demos, state-action Gaussian KDE (bandwidth 0.5), "
+                   "PPO 16 x 128 (value loss unclipped), 499,712 agent steps", ours_density,
+                   lambda out: peer("density", "density", *_density_flags())(out)),
 }
 
 if __name__ == "__main__":

@@ -34,6 +34,28 @@ imitation), each row's defaults in `experiments/bench/peer/imitation_rows.py`:
   reward running-normalised. imitation trains the reward in a few long phases (`--iterations`),
   ours a few steps every PPO round, and has no separate ε-greedy query rollout: those stay
   imitation's, so this row compares time to a return, not identical computations.
+- DAgger: `SimpleDAggerTrainer` (round 0's data from `--demos`, its `expert_trajs`, when given)
+  with the BC above, `LinearBetaSchedule(--rampdown-rounds)`, `--epochs` BC epochs a round,
+  `--n-envs` environments and at least 3 episodes and 500 steps a round (seals/CartPole-v0:
+  3 × 500, as ours), `--timesteps` in all. The expert is `envs.controllers.cartpole_controller`
+  written out as an SB3 policy (`CartPoleController`: push right when
+  θ + 0.3·θ̇ + 0.05·x + 0.2·ẋ > 0, in float32); the learner's actions are sampled, the expert's
+  deterministic (imitation's). BC's rollout logging is off (`log_rollouts_venv=None`), so
+  training is all that is timed; imitation writes each episode to a temporary `scratch_dir`
+  and reads them back every round (its way; in the time).
+- SQIL: `sqil.SQIL` over SB3 DQN with the row's DQN settings (lr, annealed linearly to 0 unless
+  `--constant-lr`, buffer, learning starts, batch, τ, γ, train frequency, gradient steps,
+  target interval, ε schedule, gradient norm 10, the Q-network's widths and activation), one
+  environment. imitation's replay stores every `done` as terminal: its learner's time limits
+  and every demonstration's last step (`handle_timeout_termination=False`) stop the bootstrap,
+  where ours bootstraps through both (only termination stops it): a setting ours has no switch
+  for.
+- Density: `DensityAlgorithm` (state-action, `--kernel`, `--bandwidth`, stationary,
+  standardised) with the PPO above, its value loss unclipped (`--no-value-clip`, as
+  `DensityConfig()`'s), as `experiments/density_vs_imitation_reference.py`: SB3 gets the raw log
+  density, ours running-normalises it (`DensityConfig()`; imitation's reward is not a reward
+  net, so no `NormalizedRewardNet` can wrap it). Fitting the KDE is in the time (ours refits it
+  in every update).
 Evaluation: `evaluate_policy`, deterministic, `--eval-episodes` episodes (50, as the runner).
 """
 from __future__ import annotations
@@ -49,7 +71,7 @@ import numpy as np
 WALL_START = time.perf_counter()
 REPO = Path(__file__).resolve().parents[3]
 ENV_ID = "seals/CartPole-v0"
-ALGOS = ("bc", "gail", "airl", "mce_irl", "preferences")
+ALGOS = ("bc", "gail", "airl", "mce_irl", "preferences", "dagger", "sqil", "density")
 # Ours trains the reward model 1,000 steps of 32 pairs on the first 200 comparisons: 160 epochs.
 INITIAL_EPOCHS = 160
 
@@ -86,14 +108,11 @@ def cartpole_returns(policy, seed: int, episodes: int) -> float:
 
 def train_bc(args, rng, logger):
     from experiments.density_vs_imitation_reference import load_trajectories
-    from imitation.algorithms import bc
     from imitation.util import util
 
     trajs = load_trajectories(args.demos)
     venv = util.make_vec_env(ENV_ID, n_envs=1, rng=rng)
-    trainer = bc.BC(observation_space=venv.observation_space, action_space=venv.action_space,
-                    rng=rng, demonstrations=trajs, batch_size=32, ent_weight=1e-3, l2_weight=0.0,
-                    optimizer_kwargs=dict(lr=1e-3), custom_logger=logger)
+    trainer = make_bc(venv, rng, logger, trajs)
     t = time.perf_counter()
     trainer.train(n_epochs=args.epochs, log_interval=10**9, progress_bar=False)
     run_s = time.perf_counter() - t
@@ -201,11 +220,116 @@ def train_preferences(args, rng, logger):
             cartpole_returns(learner.policy, args.seed, args.eval_episodes))
 
 
-def main() -> None:
+def make_bc(venv, rng, logger, demonstrations=None):
+    """imitation's `BC` with this package's `BCConfig()` (batch 32, Adam 1e-3, entropy 1e-3)."""
+    from imitation.algorithms import bc
+
+    return bc.BC(observation_space=venv.observation_space, action_space=venv.action_space,
+                 rng=rng, demonstrations=demonstrations, batch_size=32, ent_weight=1e-3,
+                 l2_weight=0.0, optimizer_kwargs=dict(lr=1e-3), custom_logger=logger)
+
+
+def cartpole_controller(observation_space, action_space):
+    """`envs.controllers.cartpole_controller` as an SB3 policy (imitation's DAgger expert must be
+    one: it calls `predict(..., deterministic=True)`): push right (1) when
+    θ + 0.3·θ̇ + 0.05·x + 0.2·ẋ > 0, else left (0), computed in float32 as ours."""
+    import torch
+    from stable_baselines3.common.policies import BasePolicy
+
+    class CartPoleController(BasePolicy):
+        def _predict(self, observation, deterministic: bool = False):
+            x, x_dot, theta, theta_dot = observation.to(torch.float32).unbind(-1)
+            return (theta + 0.3 * theta_dot + 0.05 * x + 0.2 * x_dot > 0).long()
+
+    return CartPoleController(observation_space, action_space)
+
+
+def train_dagger(args, rng, logger):
+    import tempfile
+
+    from experiments.density_vs_imitation_reference import load_trajectories
+    from imitation.algorithms import dagger
+    from imitation.util import util
+
+    venv = util.make_vec_env(ENV_ID, n_envs=args.n_envs, rng=rng)
+    trajs = None if args.demos is None else load_trajectories(args.demos)
+    with tempfile.TemporaryDirectory() as scratch:
+        trainer = dagger.SimpleDAggerTrainer(
+            venv=venv, scratch_dir=scratch,
+            expert_policy=cartpole_controller(venv.observation_space, venv.action_space),
+            rng=rng, expert_trajs=trajs,
+            beta_schedule=dagger.LinearBetaSchedule(args.rampdown_rounds),
+            bc_trainer=make_bc(venv, rng, logger), custom_logger=logger)
+        t = time.perf_counter()
+        trainer.train(args.timesteps, rollout_round_min_episodes=3,
+                      rollout_round_min_timesteps=500,
+                      bc_train_kwargs=dict(n_epochs=args.epochs, log_rollouts_venv=None,
+                                           log_interval=10**9, progress_bar=False))
+        run_s = time.perf_counter() - t
+    # The aggregate holds every round's episodes after the demonstrations.
+    steps = sum(len(tr) for tr in trainer._all_demos) - sum(len(tr) for tr in trajs or [])
+    return run_s, steps, "env steps", cartpole_returns(trainer.policy, args.seed,
+                                                        args.eval_episodes)
+
+
+def train_sqil(args, rng, logger):
+    import torch
+    from experiments.density_vs_imitation_reference import load_trajectories
+    from imitation.algorithms import sqil
+    from imitation.util import util
+
+    trajs = load_trajectories(args.demos)
+    venv = util.make_vec_env(ENV_ID, n_envs=args.n_envs, rng=rng)
+    lr = args.learning_rate
+    rl_kwargs = dict(
+        learning_rate=lr if args.constant_lr else (lambda remaining: lr * remaining),
+        buffer_size=args.buffer_size, learning_starts=args.learning_starts,
+        batch_size=args.batch_size, tau=args.tau,
+        gamma=0.99 if args.gamma is None else args.gamma, train_freq=args.train_freq,
+        gradient_steps=args.gradient_steps, target_update_interval=args.target_update_interval,
+        exploration_fraction=args.exploration_fraction,
+        exploration_initial_eps=args.exploration_initial_eps,
+        exploration_final_eps=args.exploration_final_eps, max_grad_norm=args.max_grad_norm,
+        policy_kwargs=dict(net_arch=list(args.q_hidden), activation_fn={
+            "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}[args.q_activation]),
+        seed=args.seed, device="cpu")
+    trainer = sqil.SQIL(venv=venv, demonstrations=trajs, policy="MlpPolicy",
+                        custom_logger=logger, rl_kwargs=rl_kwargs)
+    t = time.perf_counter()
+    trainer.train(total_timesteps=args.timesteps)
+    run_s = time.perf_counter() - t
+    return (run_s, int(trainer.rl_algo.num_timesteps), "env steps",
+            cartpole_returns(trainer.policy, args.seed, args.eval_episodes))
+
+
+def train_density(args, rng, logger):
+    from experiments.density_vs_imitation_reference import load_trajectories
+    from imitation.algorithms import density
+    from imitation.util import util
+
+    trajs = load_trajectories(args.demos)
+    venv = util.make_vec_env(ENV_ID, n_envs=args.n_envs, rng=rng)
+    learner = make_ppo(venv, args, gamma=0.99 if args.gamma is None else args.gamma,
+                       ent_coef=0.0 if args.ent_coef is None else args.ent_coef)
+    trainer = density.DensityAlgorithm(
+        demonstrations=trajs, venv=venv, rng=rng, rl_algo=learner,
+        density_type=density.DensityType.STATE_ACTION_DENSITY, kernel=args.kernel,
+        kernel_bandwidth=args.bandwidth, is_stationary=True, standardise_inputs=True,
+        custom_logger=logger)
+    t = time.perf_counter()
+    trainer.train()  # the KDE
+    trainer.train_policy(n_timesteps=args.timesteps)
+    run_s = time.perf_counter() - t
+    return (run_s, int(learner.num_timesteps), "agent env steps",
+            cartpole_returns(learner.policy, args.seed, args.eval_episodes))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("algo", choices=ALGOS)
     parser.add_argument("--row", default=None, help="the row's name in the record")
-    parser.add_argument("--demos", type=Path, help="flat demonstrations (bc, gail, airl)")
+    parser.add_argument("--demos", type=Path, help="flat demonstrations (bc, gail, airl, sqil, "
+                        "density; dagger: optional, round 0's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timesteps", type=int, default=600_000)
     parser.add_argument("--epochs", type=int, default=40)
@@ -215,6 +339,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--discount", type=float, default=1.0)
     parser.add_argument("--eval-episodes", type=int, default=50)
+    parser.add_argument("--rampdown-rounds", type=int, default=15,
+                        help="DAgger: LinearBetaSchedule's rounds")
+    parser.add_argument("--kernel", default="gaussian", help="density: the KDE's kernel")
+    parser.add_argument("--bandwidth", type=float, default=0.5, help="density: its bandwidth")
     ppo = parser.add_argument_group("PPO (defaults: this package's PPOConfig())")
     ppo.add_argument("--n-envs", type=int, default=16)
     ppo.add_argument("--n-steps", type=int, default=128)
@@ -232,10 +360,30 @@ def main() -> None:
     ppo.add_argument("--demo-batch-size", type=int, default=1024)
     ppo.add_argument("--raw-reward", action="store_true",
                      help="AIRL: the generator sees f itself, not running-normalised")
+    dqn = parser.add_argument_group(
+        "DQN (sqil; with --learning-rate, --constant-lr, --batch-size, --gamma, --n-envs; "
+        "defaults: SB3's, this package's DQNConfig())")
+    dqn.add_argument("--buffer-size", type=int, default=1_000_000)
+    dqn.add_argument("--learning-starts", type=int, default=100)
+    dqn.add_argument("--tau", type=float, default=1.0)
+    dqn.add_argument("--train-freq", type=int, default=4)
+    dqn.add_argument("--gradient-steps", type=int, default=1)
+    dqn.add_argument("--target-update-interval", type=int, default=10_000)
+    dqn.add_argument("--exploration-fraction", type=float, default=0.1)
+    dqn.add_argument("--exploration-initial-eps", type=float, default=1.0)
+    dqn.add_argument("--exploration-final-eps", type=float, default=0.05)
+    dqn.add_argument("--max-grad-norm", type=float, default=10.0)
+    dqn.add_argument("--q-hidden", type=int, nargs="+", default=[64, 64])
+    dqn.add_argument("--q-activation", choices=("relu", "tanh"), default="relu")
     parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-    if args.algo in ("bc", "gail", "airl") and args.demos is None:
+    args = parser.parse_args(argv)
+    if args.algo in ("bc", "gail", "airl", "sqil", "density") and args.demos is None:
         parser.error(f"--demos: required for {args.algo}")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
 
     sys.path.insert(0, str(REPO))  # experiments.density_vs_imitation_reference: the demo reader
     import torch
@@ -249,7 +397,8 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
     logger = imit_logger.configure(None, [])
-    train = {"bc": train_bc, "mce_irl": train_mce_irl, "preferences": train_preferences}.get(
+    train = {"bc": train_bc, "mce_irl": train_mce_irl, "preferences": train_preferences,
+             "dagger": train_dagger, "sqil": train_sqil, "density": train_density}.get(
         args.algo) or (lambda a, r, lg: train_adversarial(a, r, lg, args.algo))
     run_s, work, unit, mean_return = train(args, rng, logger)
     record = dict(side="imitation", row=args.row or args.algo, seeds=1, work=int(work),

@@ -103,7 +103,8 @@ def ours_gail_tutorial() -> dict:
     config = gail.GAILConfig(n_disc_updates_per_round=8, ppo=ppo.PPOConfig(
         num_envs=8, num_steps=2048, update_epochs=5, num_minibatches=2048 * 8 // 64, lr=4e-4,
         anneal_lr=False, gamma=0.95, clip_value=False, total_timesteps=GAIL_TUTORIAL_TIMESTEPS))
-    return run_ours("gail_tutorial", CARTPOLE, gail.make, config, _demos(), env_steps_per_seed, "generator env steps")
+    return run_ours("gail_tutorial", CARTPOLE, gail.make, config, _demos(), env_steps_per_seed,
+                    "generator env steps")
 
 
 # imitation 1.0's AIRL tutorial (docs/tutorials/4_train_airl.ipynb) on both sides: 8
@@ -130,7 +131,8 @@ def ours_airl_tutorial() -> dict:
                           num_minibatches=2048 * 8 // 64, lr=5e-4, anneal_lr=False, gamma=0.95,
                           clip_eps=0.1, vf_coef=0.1, ent_coef=0.0, clip_value=False,
                           total_timesteps=AIRL_TUTORIAL_TIMESTEPS))
-    return run_ours("airl_tutorial", CARTPOLE, airl.make, config, _demos(), env_steps_per_seed, "generator env steps")
+    return run_ours("airl_tutorial", CARTPOLE, airl.make, config, _demos(), env_steps_per_seed,
+                    "generator env steps")
 
 
 def ours_airl() -> dict:

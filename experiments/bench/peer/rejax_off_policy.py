@@ -5,12 +5,12 @@
 
 Runs in rejax's own environment (`make rejax-env`) and imports nothing of this repository but
 its sibling `rejax_ppo.py` (`FiveTupleStep`: gymnax 1.0.1's six-value `step` as the five values
-rejax 0.1.3 unpacks, done = terminated | truncated). Timed as `rejax_ppo.py`: the seeds train
-in one program, `jax.jit(jax.vmap(algo.train))`, compiled ahead of time (compile_s) and run
-once (run_s); then each seed's final policy plays `--eval-episodes` deterministic episodes with
-rejax's own `evaluate` (greedy Q, where rejax's `make_act` keeps ε = 0.005; tanh of the
-Gaussian's mean rescaled to the box, where it samples). Writes one record
-(`peer.RECORD_FIELDS`) to `--out`.
+rejax 0.1.3 unpacks, done = terminated | truncated; the timing and the record). Timed as
+`rejax_ppo.py`: the seeds train in one program, `jax.jit(jax.vmap(algo.train))`, compiled
+ahead of time (compile_s) and run once (run_s); then each seed's final policy plays
+`--eval-episodes` deterministic episodes with rejax's own `evaluate` (greedy Q, where rejax's
+`make_act` keeps ε = 0.005; tanh of the Gaussian's mean rescaled to the box, where it samples).
+Writes one record (`peer.RECORD_FIELDS`) to `--out`.
 
 Both algorithms: rejax's iteration is one step of each of `num_envs` environments, then
 `num_epochs` gradient steps once `global_step > fill_buffer` (checked before the step), then
@@ -77,15 +77,14 @@ import time
 START = time.perf_counter()  # wall_s counts from here: imports, set-up, training, evaluation
 
 import argparse  # noqa: E402
-import json  # noqa: E402
-from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import rejax  # noqa: E402
 from rejax.evaluate import evaluate  # noqa: E402
-from rejax_ppo import FiveTupleStep  # noqa: E402  (this script's folder is on sys.path)
+from rejax_ppo import (FiveTupleStep, compile_and_train,  # noqa: E402  (this script's folder
+                       write_record)                      # is on sys.path)
 
 ENV_IDS = {"dqn": "CartPole-v1", "sac": "Pendulum-v1"}
 NUM_ENVS = {"dqn": 10, "sac": 1}
@@ -142,36 +141,14 @@ def main() -> None:
     algo = make_algo(args.algo, steps)
     keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(args.seeds))
 
-    t = time.perf_counter()
-    train = jax.jit(jax.vmap(lambda key: algo.train(key)[0])).lower(keys).compile()
-    compile_s = time.perf_counter() - t
-    t = time.perf_counter()
-    ts = jax.block_until_ready(train(keys))
-    run_s = time.perf_counter() - t
-
+    ts, compile_s, run_s = compile_and_train(algo, keys)
     eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0x5EED))(keys)
     returns = jax.jit(jax.vmap(lambda ts, k: deterministic_returns(
         args.algo, algo, ts, k, args.eval_episodes)))(ts, eval_keys)
-    returns = [float(r) for r in jax.device_get(returns)]
-
-    versions = {}
-    for name in ("rejax", "jax", "jaxlib", "flax", "optax", "gymnax", "distrax"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    record = {
-        "side": "rejax", "row": args.row or args.algo, "seeds": args.seeds,
-        "work": int(jax.device_get(ts.global_step).reshape(-1)[0]), "work_unit": "env steps",
-        "compile_s": compile_s, "run_s": run_s, "wall_s": time.perf_counter() - START,
-        "returns": returns, "eval_episodes": args.eval_episodes, "versions": versions,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(args.out)
-    print(json.dumps(record))
-
+    write_record(args.out, START, row=args.row or args.algo, seeds=args.seeds,
+                 work=int(jax.device_get(ts.global_step).reshape(-1)[0]), work_unit="env steps",
+                 compile_s=compile_s, run_s=run_s, returns=returns,
+                 eval_episodes=args.eval_episodes)
 
 if __name__ == "__main__":
     main()

@@ -109,6 +109,36 @@ def greedy_returns(algo, ts, key, num_episodes: int):
     return returns.mean()
 
 
+def compile_and_train(algo, keys):
+    """Every seed's `algo.train` in one program, `jax.jit(jax.vmap(...))`, compiled ahead of
+    time and run once: (final train states, compile_s, run_s)."""
+    t = time.perf_counter()
+    train = jax.jit(jax.vmap(lambda key: algo.train(key)[0])).lower(keys).compile()
+    compile_s = time.perf_counter() - t
+    t = time.perf_counter()
+    ts = jax.block_until_ready(train(keys))
+    return ts, compile_s, time.perf_counter() - t
+
+
+def write_record(out: Path, start: float, **fields) -> None:
+    """The rejax side's record (`peer.RECORD_FIELDS`): `fields`, the library versions and the
+    wall time since `start` (the process's), written atomically to `out` and printed."""
+    versions = {}
+    for name in ("rejax", "jax", "jaxlib", "flax", "optax", "gymnax", "distrax"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    record = {"side": "rejax", **fields,
+              "returns": [float(r) for r in jax.device_get(fields["returns"])],
+              "wall_s": time.perf_counter() - start, "versions": versions}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(out)
+    print(json.dumps(record))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, required=True)
@@ -122,38 +152,15 @@ def main() -> None:
     algo = make_algo(num_updates)
     keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(args.seeds))
 
-    t = time.perf_counter()
-    train = jax.jit(jax.vmap(lambda key: algo.train(key)[0])).lower(keys).compile()
-    compile_s = time.perf_counter() - t
-    t = time.perf_counter()
-    ts = jax.block_until_ready(train(keys))
-    run_s = time.perf_counter() - t
-
+    ts, compile_s, run_s = compile_and_train(algo, keys)
     eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0x5EED))(keys)
     returns = jax.jit(jax.vmap(lambda ts, k: greedy_returns(algo, ts, k, args.eval_episodes)))(
         ts, eval_keys)
-    returns = [float(r) for r in jax.device_get(returns)]
-
-    versions = {}
-    for name in ("rejax", "jax", "jaxlib", "flax", "optax", "gymnax", "distrax"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    record = {
-        "side": "rejax",
-        "row": args.row or (f"ppo_{args.seeds}_seed" + ("s" if args.seeds > 1 else "")),
-        "seeds": args.seeds, "work": num_updates * NUM_ENVS * NUM_STEPS,
-        "work_unit": "env steps", "compile_s": compile_s, "run_s": run_s,
-        "wall_s": time.perf_counter() - START, "returns": returns,
-        "eval_episodes": args.eval_episodes, "versions": versions,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(args.out)
-    print(json.dumps(record))
-
+    write_record(args.out, START, row=args.row or (f"ppo_{args.seeds}_seed" + ("s" if args.seeds > 1
+                                                                        else "")),
+                 seeds=args.seeds, work=num_updates * NUM_ENVS * NUM_STEPS,
+                 work_unit="env steps", compile_s=compile_s, run_s=run_s, returns=returns,
+                 eval_episodes=args.eval_episodes)
 
 if __name__ == "__main__":
     main()

@@ -11,8 +11,11 @@ Each cell (algorithm, task) is one `experiments.train` command built here and ru
 not rerun; any other cell runs with `--resume`, so a killed benchmark continues from the
 latest checkpoint of the cell it was in. The expert and its demonstrations come from
 `experiments.experts` (the task's recipe; at `--budget tiny` a one-update PPO expert). Scores
-are normalised by `envs.reference_returns` (uniformly random actions and this project's
-expert), so 1.0 is this project's expert, not imitation's.
+are normalised as imitation's: (return − random) / (expert − random), random being
+`envs.reference_returns`' uniformly random actions and expert the final return (50 episodes)
+of the very expert whose demonstrations the cell learnt from (`normalising_returns`; at the
+tiny budget, whose expert is one PPO update, `envs.reference_returns`' stored expert). So 1.0
+is this project's expert of that run, not imitation's.
 
 Outputs: `<out>/benchmark.json` (every number), `<out>/benchmark.md` (the tables printed) and
 `<out>/benchmark.png` (per-task score distributions and the aggregate intervals).
@@ -283,6 +286,22 @@ def _check_same_cell(folder: Path, seeds: list[int], config) -> None:
                          f"settings (seeds {results['seeds']}); use another --out or delete it")
 
 
+def normalising_returns(env_id: str, budget: str, expert: Path | None) -> tuple[float, float]:
+    """(random, expert) returns that normalise a cell's scores: the task's random return, and
+    the final return of the expert folder `expert` (its best seed's, over its final evaluation
+    episodes); at the tiny budget, or without that record, `envs.reference_returns`' expert."""
+    import envs
+
+    random_return, stored_expert = envs.reference_returns(env_id)
+    record_file = None if expert is None else expert / "expert.json"
+    if budget == "tiny" or record_file is None or not record_file.is_file():
+        return random_return, stored_expert
+    record = json.loads(record_file.read_text())
+    if "seed_returns" not in record:
+        return random_return, stored_expert
+    return random_return, float(record["seed_returns"][record.get("best_seed", 0)])
+
+
 def run_cell(algo: str, env_id: str, flags: BenchmarkFlags) -> dict:
     """Run (or, when its results.json exists, read) one cell; returns its record."""
     from experiments import experts, train
@@ -293,7 +312,7 @@ def run_cell(algo: str, env_id: str, flags: BenchmarkFlags) -> dict:
         seeds = run_settings(flags.budget, flags.seeds, False).seed_list
         _check_same_cell(folder, seeds, preset(algo, env_id, flags.budget))
         print(f"== {ALGO_LABELS[algo]} on {env_id}: done in {folder}/ (not rerun)")
-        return cell_record(algo, env_id, folder, ran=False)
+        return cell_record(algo, env_id, folder, ran=False, budget=flags.budget)
     expert = experts.ensure_expert(env_id, expert_flags(env_id, flags.budget, flags.progress))
     print(f"\n== {ALGO_LABELS[algo]} on {env_id}: {flags.seeds} seeds ({flags.budget} budget) "
           f"-> {folder}/")
@@ -302,22 +321,29 @@ def run_cell(algo: str, env_id: str, flags: BenchmarkFlags) -> dict:
     outputs.write_json(folder / "benchmark_cell.json", {"wall_s": time.perf_counter() - start,
                                                         "budget": flags.budget,
                                                         "expert": str(expert)})
-    return cell_record(algo, env_id, folder, ran=True)
+    return cell_record(algo, env_id, folder, ran=True, budget=flags.budget)
 
 
-def cell_record(algo: str, env_id: str, folder: Path, ran: bool) -> dict:
-    """A cell's numbers from its results.json (and the benchmark's wall time record)."""
+def cell_record(algo: str, env_id: str, folder: Path, ran: bool, budget: str) -> dict:
+    """A cell's numbers from its results.json (and the benchmark's record of the cell: wall
+    time and expert), its scores normalised by `normalising_returns`."""
+    from jaxrl_align import evaluation
+
     results = json.loads((folder / "results.json").read_text())
     timing_file = folder / "benchmark_cell.json"
     timing = json.loads(timing_file.read_text()) if timing_file.is_file() else {}
     returns = np.asarray(results["return_mean"], dtype=np.float64)
-    scores = np.asarray(results["normalized_score"], dtype=np.float64)
+    random_return, expert_return = normalising_returns(
+        env_id, budget, Path(timing["expert"]) if "expert" in timing else None)
+    scores = np.asarray(evaluation.normalized_score(returns, random_return, expert_return),
+                        dtype=np.float64)
     seeds = results["seeds"]
     run_s = results["run_s"]
     steps_total = results["env_steps"] * len(seeds)
     return {
         "algo": algo, "task": env_id, "folder": str(folder), "ran_now": ran,
         "seeds": seeds, "returns": returns.tolist(), "normalized_scores": scores.tolist(),
+        "random_return": random_return, "expert_return": expert_return,
         "return_mean": float(returns.mean()), "return_std": float(returns.std()),
         "score_mean": float(scores.mean()), "score_std": float(scores.std()),
         "diverged": results.get("diverged", []),
@@ -457,15 +483,14 @@ def main(flags: BenchmarkFlags) -> dict:
     start = time.perf_counter()
     cells = [run_cell(a, t, flags) for t in flags.tasks for a in flags.algos]
     summary = aggregate(cells, flags.algos, flags.tasks, flags.resamples)
-    import envs
-
     record = {
         "command": " ".join(["python -m experiments.benchmark", *sys.argv[1:]]),
         "budget": flags.budget, "algos": list(flags.algos), "tasks": list(flags.tasks),
         "num_seeds": flags.seeds, "bootstrap_resamples": flags.resamples,
         "final_eval_episodes": run_settings(flags.budget, 1, False).final_eval_episodes,
-        "reference_returns": {t: dict(zip(("random", "expert"), envs.reference_returns(t)))
-                              for t in flags.tasks},
+        # What normalised each task's scores (every cell of a task shares its expert).
+        "reference_returns": {c["task"]: {"random": c["random_return"],
+                                          "expert": c["expert_return"]} for c in cells},
         "presets": {f"{a}/{t}": dataclasses.asdict(preset(a, t, flags.budget))
                     for a in flags.algos for t in flags.tasks},
         "cells": cells, **summary, "hardware": hardware(),

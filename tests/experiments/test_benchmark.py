@@ -263,3 +263,17 @@ def test_an_interrupted_cell_resumes_from_its_checkpoint(tiny_benchmark, tmp_pat
     assert record["cells_run_now"] == 1
     assert json.loads((cell / "results.json").read_text())["resumed_from"] == 1
     assert [c["returns"] for c in record["cells"]] == [c["returns"] for c in first["cells"]]
+
+
+def test_scores_are_normalised_by_the_expert_that_gave_the_demonstrations(tmp_path):
+    """As imitation's benchmark: the expert return is the run's own expert's (its best seed's
+    final evaluation), the random return the task's; the tiny budget's one-update expert, or a
+    folder without its record, falls back to `envs.reference_returns`."""
+    import envs
+
+    stored = envs.reference_returns(TASK)
+    (tmp_path / "expert.json").write_text(json.dumps({"seed_returns": [1234.5, 99.0],
+                                                      "best_seed": 0}))
+    assert benchmark.normalising_returns(TASK, "cpu", tmp_path) == (stored[0], 1234.5)
+    assert benchmark.normalising_returns(TASK, "tiny", tmp_path) == stored
+    assert benchmark.normalising_returns(TASK, "cpu", tmp_path / "missing") == stored

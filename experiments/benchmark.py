@@ -318,23 +318,30 @@ def run_cell(algo: str, env_id: str, flags: BenchmarkFlags) -> dict:
           f"-> {folder}/")
     start = time.perf_counter()
     train.main(command_for(algo, env_id, flags, expert))
-    outputs.write_json(folder / "benchmark_cell.json", {"wall_s": time.perf_counter() - start,
-                                                        "budget": flags.budget,
-                                                        "expert": str(expert)})
+    random_return, expert_return = normalising_returns(env_id, flags.budget, expert)
+    # The normalising returns and the sitting travel with the cell, so a finished cell's
+    # folder (e.g. one copied from another machine, whose expert cache is gone) reads alone.
+    outputs.write_json(folder / "benchmark_cell.json", {
+        "wall_s": time.perf_counter() - start, "budget": flags.budget, "expert": str(expert),
+        "random_return": random_return, "expert_return": expert_return,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "hardware": hardware()})
     return cell_record(algo, env_id, folder, ran=True, budget=flags.budget)
 
 
 def cell_record(algo: str, env_id: str, folder: Path, ran: bool, budget: str) -> dict:
     """A cell's numbers from its results.json (and the benchmark's record of the cell: wall
-    time and expert), its scores normalised by `normalising_returns`."""
+    time, expert and the returns that normalised it when it ran, see `normalising_returns`)."""
     from jaxrl_align import evaluation
 
     results = json.loads((folder / "results.json").read_text())
     timing_file = folder / "benchmark_cell.json"
     timing = json.loads(timing_file.read_text()) if timing_file.is_file() else {}
     returns = np.asarray(results["return_mean"], dtype=np.float64)
-    random_return, expert_return = normalising_returns(
-        env_id, budget, Path(timing["expert"]) if "expert" in timing else None)
+    if "expert_return" in timing:
+        random_return, expert_return = timing["random_return"], timing["expert_return"]
+    else:  # a cell finished before its record kept them
+        random_return, expert_return = normalising_returns(
+            env_id, budget, Path(timing["expert"]) if "expert" in timing else None)
     scores = np.asarray(evaluation.normalized_score(returns, random_return, expert_return),
                         dtype=np.float64)
     seeds = results["seeds"]

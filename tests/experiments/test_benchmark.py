@@ -277,3 +277,27 @@ def test_scores_are_normalised_by_the_expert_that_gave_the_demonstrations(tmp_pa
     assert benchmark.normalising_returns(TASK, "cpu", tmp_path) == (stored[0], 1234.5)
     assert benchmark.normalising_returns(TASK, "tiny", tmp_path) == stored
     assert benchmark.normalising_returns(TASK, "cpu", tmp_path / "missing") == stored
+
+
+def test_a_finished_cell_keeps_the_returns_that_normalised_it(tiny_benchmark, tmp_path,
+                                                               monkeypatch):
+    """A finished cell's folder reads alone: moved to a machine without its expert, it is
+    normalised by the returns recorded when it ran, and nothing is retrained."""
+    import shutil
+
+    out = tiny_benchmark[0]
+    monkeypatch.setenv("JAXRL_ALIGN_EXPERTS", str(tmp_path / "no-experts"))
+    copy = tmp_path / "benchmark"
+    shutil.copytree(out, copy)
+    timing_file = benchmark.cell_folder(copy, "bc", TASK) / "benchmark_cell.json"
+    timing = json.loads(timing_file.read_text())
+    assert {"random_return", "expert_return", "finished_at", "hardware"} <= set(timing)
+    timing["expert_return"] = timing["random_return"] + 1000.0
+    timing_file.write_text(json.dumps(timing))
+    record = benchmark.main(benchmark.BenchmarkFlags(algos=ALGOS, tasks=(TASK,), seeds=SEEDS,
+                                                     budget="tiny", out=copy, progress=False,
+                                                     resamples=200))
+    assert record["cells_run_now"] == 0 and not (tmp_path / "no-experts").exists()
+    bc = next(c for c in record["cells"] if c["algo"] == "bc")
+    assert np.allclose(bc["normalized_scores"],
+                       (np.array(bc["returns"]) - timing["random_return"]) / 1000.0)

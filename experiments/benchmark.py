@@ -130,6 +130,42 @@ ADVERSARIAL_TUNED = {
     },
 }
 POLICIES = {"ff32": ((32, 32), "tanh"), "mlp_relu": ((64, 64), "relu")}
+# imitation's published table (docs/main-concepts/benchmark_summary.md, imitation 1.0.1; 10
+# seeds, 50 episodes): per (algorithm, task) (return mean, std, normalised mean, std), then its
+# aggregate mean and IQM with 95% intervals over all five tasks. Shown beside ours, never used.
+IMITATION_PUBLISHED = {
+    "airl": {"seals/Ant-v1": (2485.889, 533.471, 0.981, 0.184),
+             "seals/HalfCheetah-v1": (938.450, 804.871, 0.627, 0.412),
+             "seals/Hopper-v1": (183.780, 93.295, 0.921, 0.373),
+             "seals/Swimmer-v1": (286.699, 7.763, 0.970, 0.027),
+             "seals/Walker2d-v1": (1154.921, 659.564, 0.461, 0.264)},
+    "bc": {"seals/Ant-v1": (2090.551, 180.340, 0.844, 0.062),
+           "seals/HalfCheetah-v1": (1516.476, 37.487, 0.923, 0.019),
+           "seals/Hopper-v1": (204.271, 0.609, 1.003, 0.002),
+           "seals/Swimmer-v1": (276.242, 9.328, 0.935, 0.032),
+           "seals/Walker2d-v1": (2393.254, 37.641, 0.956, 0.015)},
+    "dagger": {"seals/Ant-v1": (2302.527, 108.315, 0.957, 0.052),
+               "seals/HalfCheetah-v1": (1615.004, 8.262, 1.017, 0.008),
+               "seals/Hopper-v1": (204.789, 1.599, 1.011, 0.012),
+               "seals/Swimmer-v1": (283.776, 6.524, 0.988, 0.024),
+               "seals/Walker2d-v1": (2419.748, 52.215, 1.002, 0.026)},
+    "gail": {"seals/Ant-v1": (2527.566, 148.034, 0.995, 0.051),
+             "seals/HalfCheetah-v1": (1595.129, 37.374, 0.963, 0.019),
+             "seals/Hopper-v1": (187.105, 14.298, 0.935, 0.057),
+             "seals/Swimmer-v1": (249.949, 74.295, 0.845, 0.254),
+             "seals/Walker2d-v1": (2399.196, 89.949, 0.959, 0.036)},
+}
+IMITATION_PUBLISHED_AGGREGATES = {  # (mean, its 95% CI, IQM, its 95% CI)
+    "airl": (0.792, (0.709, 0.792), 0.918, (0.871, 0.974)),
+    "bc": (0.932, (0.922, 0.932), 0.941, (0.941, 0.949)),
+    "dagger": (0.995, (0.987, 0.998), 1.004, (1.003, 1.008)),
+    "gail": (0.939, (0.900, 0.944), 0.957, (0.965, 0.970)),
+}
+# imitation's expert returns, back-solved from its table (score = random + norm·(expert −
+# random), least squares; ±~2%): its seals experts are weak on Hopper (≈ 203).
+IMITATION_EXPERT_RETURNS = {"seals/Ant-v1": 2507, "seals/HalfCheetah-v1": 1631,
+                            "seals/Hopper-v1": 203, "seals/Swimmer-v1": 291,
+                            "seals/Walker2d-v1": 2470}
 GENERATOR_STEPS = {"full": 10_000_000, "cpu": 500_000, "tiny": 256}  # per seed
 # The tiny budget's expert: one PPO update of the task's recipe (16 × 256 steps), one seed.
 TINY_EXPERT_STEPS = 4096
@@ -154,6 +190,10 @@ class BenchmarkFlags:
     """show progress bars"""
     compile_cache: bool = True
     """use JAX's persistent compilation cache"""
+    export: Path | None = None
+    """also copy each finished cell's records (no checkpoints) to <export>/<algo>/<task>/, and
+    benchmark.json and .png to <export>.json and <export>.png: small enough to commit, and a
+    grid continues from them elsewhere (copy <export>/ to --out)"""
 
 
 def task_name(env_id: str) -> str:
@@ -355,6 +395,8 @@ def cell_record(algo: str, env_id: str, folder: Path, ran: bool, budget: str) ->
         "score_mean": float(scores.mean()), "score_std": float(scores.std()),
         "diverged": results.get("diverged", []),
         "wall_s": timing.get("wall_s"), "compile_s": results["compile_s"], "run_s": run_s,
+        "finished_at": timing.get("finished_at"),
+        "cpu_model": timing.get("hardware", {}).get("cpu_model"),
         "env_steps_per_seed": results["env_steps"],
         # None for BC, which steps no environment while training.
         "env_steps_per_s": steps_total / run_s if steps_total and run_s > 0 else None,
@@ -503,7 +545,10 @@ def main(flags: BenchmarkFlags) -> dict:
         "cells": cells, **summary, "hardware": hardware(),
         "versions": outputs.package_versions(),
         "wall_s": time.perf_counter() - start,
+        # Cells read back may come from other sittings: each cell's wall and run time is its own.
+        "cells_wall_s": sum(c["wall_s"] or 0.0 for c in cells),
         "cells_run_now": sum(c["ran_now"] for c in cells),
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     out = Path(flags.out)
     outputs.write_json(out / "benchmark.json", record)
@@ -513,7 +558,29 @@ def main(flags: BenchmarkFlags) -> dict:
          f"imitation's benchmark here ({flags.budget} budget, {flags.seeds} seeds)")
     print(f"\n{text}\n\n{record['cells_run_now']} of {len(cells)} cells run now, "
           f"{record['wall_s']:.0f}s; wrote {out}/benchmark.json, benchmark.md, benchmark.png")
+    if flags.export is not None:
+        export(out, Path(flags.export), flags.algos, flags.tasks)
     return record
+
+
+CELL_RECORDS = ("config.json", "results.json", "benchmark_cell.json", "metrics.jsonl")
+
+
+def export(out: Path, dest: Path, algos, tasks) -> None:
+    """Copy the cells' records (CELL_RECORDS, not checkpoints) and the benchmark's JSON and
+    figure from `out` to `dest`/, `dest`.json and `dest`.png."""
+    import shutil
+
+    for algo in algos:
+        for task in tasks:
+            source, target = cell_folder(out, algo, task), cell_folder(dest, algo, task)
+            target.mkdir(parents=True, exist_ok=True)
+            for name in CELL_RECORDS:
+                if (source / name).is_file():
+                    shutil.copy2(source / name, target / name)
+    for suffix in (".json", ".png"):
+        shutil.copy2(out / f"benchmark{suffix}", dest.with_name(dest.name + suffix))
+    print(f"exported the cells' records to {dest}/ and the benchmark to {dest}.json, .png")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,14 @@ BENCHES = (
           "imitation, side by side: the peer table above."),
     Bench("adversarial", "GAIL and AIRL on seals/CartPole-v0",
           "python -m experiments.bench.adversarial --out docs/results/adversarial-<label>.json"),
+    Bench("benchmark", "imitation's benchmark: BC, DAgger, GAIL and AIRL on seals MuJoCo",
+          "python -m experiments.benchmark --budget <budget> --out runs/benchmark; "
+          "cp runs/benchmark/benchmark.json docs/results/benchmark-<budget>.json",
+          "Ours beside imitation's published table (benchmark_summary.md, imitation 1.0.1). "
+          "Each side is normalised by its own expert and random returns, (return − random) / "
+          "(expert − random); the experts differ (the expert columns), so compare normalised "
+          "scores for how close each learner comes to its expert and returns for what it "
+          "reaches. Budgets, presets and their translation: docs/benchmark-command.md."),
 )
 
 
@@ -74,7 +82,7 @@ def _rate(x) -> str:
 
 
 def _machine(record: dict) -> str:
-    m = record.get("machine")
+    m = record.get("machine") or record.get("hardware")
     if isinstance(m, dict):
         load = ", ".join(f"{x:.1f}" for x in (m.get("load_average") or []))
         return (f"{m.get('cpu_model', '?')}, {m.get('cpu_count', '?')} CPUs, "
@@ -180,9 +188,57 @@ def machine_table(files) -> list[str]:
     return lines[:-1]
 
 
+def benchmark_table(files) -> list[str]:
+    from experiments.benchmark import (ALGO_LABELS, IMITATION_EXPERT_RETURNS, IMITATION_PUBLISHED,
+                                       IMITATION_PUBLISHED_AGGREGATES, task_name)
+
+    lines = []
+    for label, record in files:
+        cells = record["cells"]
+        hw = record["hardware"]
+        ran = sorted({c["finished_at"][:10] for c in cells if c.get("finished_at")})
+        lines += [f"`{label}`: {record['budget']} budget, {record['num_seeds']} seeds a cell, "
+                  f"{record['final_eval_episodes']} final episodes a seed; {len(cells)} cells "
+                  f"({', '.join(task_name(t) for t in record['tasks'])}), "
+                  f"{record.get('cells_wall_s', record['wall_s']) / 60:.0f} min of cell wall "
+                  f"time on {hw['cpu_model']} ({hw['cpu_count']} CPUs, {hw['jax_backend']})"
+                  + (f", cells run {' to '.join(dict.fromkeys([ran[0], ran[-1]]))}" if ran
+                     else "") + ".", "",
+                  "| task | algorithm | return | norm | imitation: return | imitation: norm | "
+                  "expert (ours / imitation's) | compile / run s | env steps/s |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for c in cells:
+            theirs = IMITATION_PUBLISHED[c["algo"]][c["task"]]
+            rate = "-" if c["env_steps_per_s"] is None else _rate(c["env_steps_per_s"])
+            lines.append(
+                f"| {task_name(c['task'])} | {ALGO_LABELS[c['algo']]} | "
+                f"{c['return_mean']:,.0f} ± {c['return_std']:,.0f} | "
+                f"{c['score_mean']:.3f} ± {c['score_std']:.3f} | "
+                f"{theirs[0]:,.0f} ± {theirs[1]:,.0f} | {theirs[2]:.3f} ± {theirs[3]:.3f} | "
+                f"{c['expert_return']:,.0f} / ≈ {IMITATION_EXPERT_RETURNS[c['task']]:,} | "
+                f"{c['compile_s']:.1f} / {c['run_s']:.1f} | {rate} |")
+        partial = len(record["tasks"]) < len(IMITATION_EXPERT_RETURNS)
+        lines += ["", "| algorithm | mean [95% CI] | IQM [95% CI] | imitation: mean | "
+                  "imitation: IQM |", "|---|---|---|---|---|"]
+        fmt = lambda v, ci: f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+        for a in record["algos"]:
+            ours, theirs = record["aggregates"][a], IMITATION_PUBLISHED_AGGREGATES[a]
+            lines.append(f"| {ALGO_LABELS[a]} | {fmt(ours['mean'], ours['mean_ci95'])} | "
+                         f"{fmt(ours['iqm'], ours['iqm_ci95'])} | {fmt(theirs[0], theirs[1])} | "
+                         f"{fmt(theirs[2], theirs[3])} |")
+        if partial:
+            lines += ["", "Ours aggregates the task" + "s" * (len(record["tasks"]) > 1)
+                      + " above; imitation's, all five."]
+        figure = RESULTS / f"benchmark-{label}.png"
+        if figure.is_file():
+            lines += ["", f"![per-task scores and aggregates](results/{figure.name})"]
+        lines.append("")
+    return lines[:-1]
+
+
 TABLES = {"peers": peers_table, "machine": machine_table, "throughput": throughput_table,
           "mce_irl": mce_table, "preferences": preferences_table,
-          "adversarial": adversarial_table}
+          "adversarial": adversarial_table, "benchmark": benchmark_table}
 
 
 def render() -> str:

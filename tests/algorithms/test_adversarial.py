@@ -105,26 +105,44 @@ def test_airl_generator_reward_modes(cartpole, cartpole_demos):
         airl.AIRLConfig(generator_reward="shaped")
 
 
-def test_replay_keeps_the_latest_rollouts(cartpole, cartpole_demos):
+def gail_replay_rounds(cartpole, cartpole_demos, capacity: int, rounds: int):
+    """A small GAIL (rollouts of 2 envs x 8 steps) with a replay of `capacity`: its config and
+    its state before each of `rounds` updates and after the last."""
     env, params = cartpole
     config = gail.GAILConfig(ppo=ppo.PPOConfig(num_envs=2, num_steps=8, num_minibatches=1),
-                             gen_replay_buffer_capacity=32, demo_batch_size=4)
+                             gen_replay_buffer_capacity=capacity, demo_batch_size=4)
     algo = gail.make(config, env, params)
     demos = flatten_trajectories(cartpole_demos)
-    state = algo.init(jax.random.PRNGKey(0), demos)
+    states = [algo.init(jax.random.PRNGKey(0), demos)]
     update = jax.jit(algo.update)
-    sizes, nexts = [], []
-    for _ in range(3):
-        state, _ = update(state, demos)
-        sizes.append(int(state.replay.size))
-        nexts.append(int(state.replay.next))
-    assert sizes == [16, 32, 32] and nexts == [16, 0, 16]
+    for _ in range(rounds):
+        states.append(update(states[-1], demos)[0])
+    return config, states
 
 
-def test_replay_capacity_must_hold_whole_rollouts(cartpole):
-    env, params = cartpole
+def test_replay_keeps_the_latest_rollouts(cartpole, cartpole_demos):
+    _, states = gail_replay_rounds(cartpole, cartpole_demos, capacity=32, rounds=3)
+    assert [int(s.replay.size) for s in states[1:]] == [16, 32, 32]
+    assert [int(s.replay.next) for s in states[1:]] == [16, 0, 16]
+
+
+def test_replay_capacity_must_hold_whole_rollouts():
+    rollout = gail.GAILConfig().ppo.steps_per_update
     with pytest.raises(ValueError, match="gen_replay_buffer_capacity"):
-        gail.make(gail.GAILConfig(gen_replay_buffer_capacity=1000), env, params)
+        gail.GAILConfig(gen_replay_buffer_capacity=rollout + 1)
+
+
+def test_a_replay_smaller_than_a_rollout_keeps_its_newest_steps(cartpole, cartpole_demos):
+    """imitation's HalfCheetah presets keep 512 of a 4,096-step rollout: the replay holds the
+    rollout's last `capacity` transitions (time-major: the newest steps of every env)."""
+    env, params = cartpole
+    config, states = gail_replay_rounds(cartpole, cartpole_demos, capacity=6, rounds=2)
+    _, batch = jax.jit(ppo.PPOEngine(config.ppo, env, params).rollout)(states[-2].gen)
+    newest = np.asarray(batch.transitions.obs[-3:]).reshape(6, -1)  # last 3 steps of 2 envs
+    assert int(states[-1].replay.size) == 6
+    kept = np.asarray(states[-1].replay.items.obs)
+    by_first = lambda x: x[np.argsort(x[:, 0])]
+    np.testing.assert_allclose(by_first(kept), by_first(newest), rtol=1e-6)
 
 
 def test_airl_exported_reward_is_the_unshaped_g(cartpole, cartpole_demos, tmp_path):

@@ -281,14 +281,15 @@ def test_scores_are_normalised_by_the_expert_that_gave_the_demonstrations(tmp_pa
 
 def test_a_finished_cell_keeps_the_returns_that_normalised_it(tiny_benchmark, tmp_path,
                                                                monkeypatch):
-    """A finished cell's folder reads alone: moved to a machine without its expert, it is
-    normalised by the returns recorded when it ran, and nothing is retrained."""
-    import shutil
-
+    """A finished cell's exported records read alone: on a machine without its expert or
+    checkpoints, it is normalised by the returns recorded when it ran, and nothing reruns."""
     out = tiny_benchmark[0]
     monkeypatch.setenv("JAXRL_ALIGN_EXPERTS", str(tmp_path / "no-experts"))
-    copy = tmp_path / "benchmark"
-    shutil.copytree(out, copy)
+    copy = tmp_path / "benchmark-tiny"
+    benchmark.export(out, copy, ALGOS, (TASK,))
+    assert (tmp_path / "benchmark-tiny.json").is_file()
+    assert (tmp_path / "benchmark-tiny.png").is_file()
+    assert not list(copy.rglob("checkpoints"))
     timing_file = benchmark.cell_folder(copy, "bc", TASK) / "benchmark_cell.json"
     timing = json.loads(timing_file.read_text())
     assert {"random_return", "expert_return", "finished_at", "hardware"} <= set(timing)

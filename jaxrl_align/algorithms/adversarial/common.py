@@ -43,7 +43,8 @@ class AdversarialConfig:
     disc_lr: float = 1e-3
     """discriminator Adam learning rate (imitation: torch Adam default 1e-3)"""
     gen_replay_buffer_capacity: int | None = static(None)
-    """generator transitions kept for the discriminator; None: one PPO rollout (imitation's default)"""
+    """generator transitions kept for the discriminator: at most one rollout (its last steps) or
+    a multiple of it; None: one PPO rollout (imitation's default)"""
     normalize_reward: bool = static(False)
     """running-normalise the generator reward before PPO sees it (imitation's NormalizedRewardNet)"""
     ppo: ppo.PPOConfig = dataclasses.field(default_factory=ppo.PPOConfig)
@@ -54,6 +55,12 @@ class AdversarialConfig:
         check_positive("n_disc_updates_per_round", self.n_disc_updates_per_round)
         if self.gen_replay_buffer_capacity is not None:
             check_positive("gen_replay_buffer_capacity", self.gen_replay_buffer_capacity)
+            # Up to one rollout keeps the rollout's last `capacity` transitions (imitation's
+            # truncating store); beyond it whole rollouts, each round overwriting the oldest.
+            capacity, rollout = self.gen_replay_buffer_capacity, self.ppo.steps_per_update
+            if capacity > rollout and capacity % rollout:
+                raise ValueError(f"gen_replay_buffer_capacity: expected at most one rollout or "
+                                 f"a multiple of it ({rollout} transitions), got {capacity}")
         if concrete(self.disc_lr) and not self.disc_lr >= 0:
             raise ValueError(f"disc_lr: expected a learning rate >= 0, got {self.disc_lr}")
 
@@ -96,9 +103,6 @@ def make(config: AdversarialConfig, env, env_params, make_discriminator, name: s
     disc: Discriminator = make_discriminator(engine)
     rollout_size = config.ppo.steps_per_update
     capacity = config.replay_capacity
-    if capacity % rollout_size:
-        raise ValueError(f"gen_replay_buffer_capacity: expected a multiple of one rollout "
-                         f"({rollout_size} transitions), got {capacity}")
     batch_size = config.demo_batch_size
 
     def init(key, demos: Transitions, hparams: AdversarialConfig | None = None):

@@ -65,8 +65,8 @@ BENCHES = (
     Bench("adversarial", "GAIL and AIRL on seals/CartPole-v0",
           "python -m experiments.bench.adversarial --out docs/results/adversarial-<label>.json"),
     Bench("benchmark", "imitation's benchmark: BC, DAgger, GAIL and AIRL on seals MuJoCo",
-          "python -m experiments.benchmark --budget <budget> --out runs/benchmark; "
-          "cp runs/benchmark/benchmark.json docs/results/benchmark-<budget>.json",
+          "python -m experiments.benchmark --budget <budget> --export "
+          "docs/results/benchmark-<budget>",
           "Ours beside imitation's published table (benchmark_summary.md, imitation 1.0.1). "
           "Each side is normalised by its own expert and random returns, (return − random) / "
           "(expert − random); the experts differ (the expert columns), so compare normalised "

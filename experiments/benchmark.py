@@ -132,7 +132,8 @@ ADVERSARIAL_TUNED = {
 POLICIES = {"ff32": ((32, 32), "tanh"), "mlp_relu": ((64, 64), "relu")}
 # imitation's published table (docs/main-concepts/benchmark_summary.md, imitation 1.0.1; 10
 # seeds, 50 episodes): per (algorithm, task) (return mean, std, normalised mean, std), then its
-# aggregate mean and IQM with 95% intervals over all five tasks. Shown beside ours, never used.
+# aggregate mean and IQM with 95% intervals over all five tasks. Shown beside ours (the report),
+# never used to score ours.
 IMITATION_PUBLISHED = {
     "airl": {"seals/Ant-v1": (2485.889, 533.471, 0.981, 0.184),
              "seals/HalfCheetah-v1": (938.450, 804.871, 0.627, 0.412),

@@ -18,7 +18,9 @@ from jaxrl_align.runtime import runner
 def cartpole_run(cartpole):
     env, params = cartpole
     algo = ppo.make(ppo.PPOConfig(total_timesteps=500_000), env, params)
-    settings = runner.RunSettings(seeds=3, num_updates=algo.config.num_updates,
+    # 8 seeds: with 3, one slow seed decides the test, and which seed is slow changes with the
+    # CPU model and the batch (an AMD Zen 3 gave 500, 184, 500 at 3 seeds; 7 of 8 at 500 at 8).
+    settings = runner.RunSettings(seeds=8, num_updates=algo.config.num_updates,
                                   num_chunks=5, eval_episodes=5, final_eval_episodes=20,
                                   progress=False)
     return algo, runner.run(algo, env, params, settings,
@@ -29,7 +31,7 @@ def test_ppo_solves_seals_cartpole(cartpole_run):
     _, result = cartpole_run
     returns = np.asarray(result.summary["return_mean"])
     # Random play scores ~33 and a policy that never learned to balance stays under ~200.
-    assert (returns >= 490).sum() >= 2, returns
+    assert (returns >= 490).sum() >= 6, returns
     assert returns.mean() >= 400, returns
 
 

@@ -48,8 +48,8 @@ Presets (`preset`), with imitation's tuned settings (`scripts/config/tuned_hps/
   NormalizeFeaturesExtractor); the reward net's RunningNorm output layer is
   `normalize_reward=True`. Discriminator batch, replay capacity and updates per round as tuned.
 - budgets: `full` is all of the above with 10M generator steps (imitation's); `cpu` cuts GAIL
-  and AIRL to 500k generator steps a seed (AIRL on Swimmer to 2M: `CPU_GENERATOR_STEPS`) and
-  evaluates 5 episodes a chunk over 10 chunks, nothing else (BC and DAgger are cheap); `tiny` is for the tests: seconds a cell, 2 final
+  and AIRL to 500k generator steps a seed and evaluates 5 episodes a chunk over 10 chunks,
+  nothing else (BC and DAgger are cheap); `tiny` is for the tests: seconds a cell, 2 final
   evaluation episodes a seed instead of 50 (seals MuJoCo episodes cannot be shortened).
 """
 from __future__ import annotations
@@ -168,17 +168,6 @@ IMITATION_EXPERT_RETURNS = {"seals/Ant-v1": 2507, "seals/HalfCheetah-v1": 1631,
                             "seals/Hopper-v1": 203, "seals/Swimmer-v1": 291,
                             "seals/Walker2d-v1": 2470}
 GENERATOR_STEPS = {"full": 10_000_000, "cpu": 500_000, "tiny": 256}  # per seed
-# The cpu budget's exceptions: AIRL on Swimmer ended below random at 500k (30 rounds of its
-# 16,384-step rollouts; 4 of 10 seeds above random, 2026-12-04); 2M gives it the 122 rounds that
-# the 4,096-step cells get at 500k.
-CPU_GENERATOR_STEPS = {("airl", "seals/Swimmer-v1"): 2_000_000}
-
-
-def generator_steps(algo: str, env_id: str, budget: str) -> int:
-    """GAIL's or AIRL's generator steps a seed in one cell."""
-    if budget == "cpu":
-        return CPU_GENERATOR_STEPS.get((algo, env_id), GENERATOR_STEPS["cpu"])
-    return GENERATOR_STEPS[budget]
 # The tiny budget's expert: one PPO update of the task's recipe (16 × 256 steps), one seed.
 TINY_EXPERT_STEPS = 4096
 
@@ -193,7 +182,7 @@ class BenchmarkFlags:
     """seeds per cell, trained together in one program"""
     budget: Literal["full", "cpu", "tiny"] = "cpu"
     """full: imitation's settings (10M generator steps for GAIL/AIRL, for an accelerator); cpu:
-    GAIL/AIRL cut to 500k steps a seed (AIRL on Swimmer 2M); tiny: seconds a cell, for the tests"""
+    GAIL/AIRL cut to 500k steps a seed; tiny: seconds a cell, for the tests"""
     out: Path = Path("runs/benchmark")
     """output folder: <out>/<algo>/<task>/ per cell, benchmark.json/.md/.png"""
     resamples: int = 2000
@@ -283,8 +272,7 @@ def adversarial_preset(algo: str, env_id: str, budget: str):
         update_epochs=epochs, num_minibatches=rollout // minibatch, lr=lr, anneal_lr=False,
         gamma=gamma, gae_lambda=lam, clip_eps=clip, ent_coef=ent, vf_coef=vf,
         max_grad_norm=grad_norm, clip_value=False, hidden=hidden, activation=activation,
-        obs_normalization="running",
-        total_timesteps=generator_steps(algo, env_id, budget))
+        obs_normalization="running", total_timesteps=GENERATOR_STEPS[budget])
     settings = dict(demo_batch_size=demo_batch, gen_replay_buffer_capacity=capacity,
                     n_disc_updates_per_round=disc_updates, normalize_reward=True)
     if budget == "tiny":  # two rounds of 128 steps, small batches: the shape, not the learning

@@ -137,9 +137,6 @@ def test_every_preset_builds():
     gail = benchmark.preset("gail", "seals/HalfCheetah-v1", "full")
     assert gail.ppo.total_timesteps == 10_000_000 and gail.ppo.steps_per_update == 4096
     assert gail.ppo.num_minibatches == 4096 // 64 and gail.demo_batch_size == 8192
-    # the cpu budget's one exception to 500k steps: AIRL on Swimmer, 122 rounds of 16,384
-    assert benchmark.preset("airl", "seals/Swimmer-v1", "cpu").ppo.total_timesteps == 2_000_000
-    assert benchmark.preset("gail", "seals/Swimmer-v1", "cpu").ppo.total_timesteps == 500_000
     with pytest.raises(ValueError, match="--tasks"):
         benchmark.preset("bc", "seals/CartPole-v0", "full")
 

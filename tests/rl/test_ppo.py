@@ -19,7 +19,7 @@ def cartpole_run(cartpole):
     env, params = cartpole
     algo = ppo.make(ppo.PPOConfig(total_timesteps=500_000), env, params)
     # 8 seeds: with 3, one slow seed decides the test, and which seed is slow changes with the
-    # CPU model and the batch (an AMD Zen 3 gave 500, 184, 500 at 3 seeds; 7 of 8 at 500 at 8).
+    # CPU model and the batch (docs/algorithms/ppo.md, Tests).
     settings = runner.RunSettings(seeds=8, num_updates=algo.config.num_updates,
                                   num_chunks=5, eval_episodes=5, final_eval_episodes=20,
                                   progress=False)
